@@ -1,0 +1,274 @@
+using System.Buffers;
+using System.Text.Json;
+using Fleet.Api.Hosting;
+using Fleet.Contracts;
+
+namespace Fleet.Api.Agents;
+
+/// <summary>A parsed agent message, or why it could not be parsed.</summary>
+internal readonly record struct Parsed<T>(T? Value, string? Error)
+{
+    public static Parsed<T> Fail(string error) => new(default, error);
+}
+
+/// <summary>An enrollment after parsing: the canonical host id and what the agent said about itself.</summary>
+internal sealed record EnrollMessage(
+    string HostId,
+    string? EnrollSecret,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> HostDetails);
+
+/// <summary>A <c>distributed/write</c> after parsing: only detail queries are kept.</summary>
+internal sealed record WriteMessage(string NodeKey, DetailResults Results);
+
+/// <summary>
+/// Reads osquery's JSON bodies by hand with bounded size and depth, so every malformed body gets a
+/// sentence that says what is wrong instead of a binder exception.
+/// </summary>
+internal static class OsqueryMessages
+{
+    /// <summary>Real enroll bodies are ~2 KB and detail-query writes ~5 KB; this leaves ample room.</summary>
+    public const int MaxBodyBytes = 1024 * 1024;
+
+    private static readonly JsonDocumentOptions s_options = new() { MaxDepth = FleetJson.MaxDepth };
+
+    public static async Task<Parsed<string>> ReadNodeKeyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var document = await ReadAsync(request, cancellationToken);
+        using var owned = document.Value;
+        if (document.Error is { } error)
+        {
+            return Parsed<string>.Fail(error);
+        }
+
+        return NodeKeyOf(document.Value!.RootElement, out var nodeKey) is { } keyError
+            ? Parsed<string>.Fail(keyError)
+            : new Parsed<string>(nodeKey, null);
+    }
+
+    public static async Task<Parsed<EnrollMessage>> ReadEnrollAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var document = await ReadAsync(request, cancellationToken);
+        using var owned = document.Value;
+        if (document.Error is { } error)
+        {
+            return Parsed<EnrollMessage>.Fail(error);
+        }
+
+        var root = document.Value!.RootElement;
+        var secret = OptionalString(root, "enroll_secret");
+        var tables = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        if (root.TryGetProperty("host_details", out var details))
+        {
+            if (details.ValueKind != JsonValueKind.Object)
+            {
+                return Parsed<EnrollMessage>.Fail("host_details must be an object of tables.");
+            }
+
+            foreach (var table in details.EnumerateObject())
+            {
+                if (table.Value.ValueKind == JsonValueKind.Object)
+                {
+                    tables[table.Name] = Row(table.Value);
+                }
+            }
+        }
+
+        // osquery's host_identifier may be a hostname; the hardware UUID identifies the machine.
+        var uuid = tables.GetValueOrDefault("system_info")?.GetValueOrDefault("uuid") ?? OptionalString(root, "host_identifier");
+        if (!HostIds.TryNormalize(uuid, out var hostId))
+        {
+            return Parsed<EnrollMessage>.Fail(
+                "The enrollment names no hardware UUID: send host_details.system_info.uuid or a UUID host_identifier.");
+        }
+
+        return new Parsed<EnrollMessage>(new EnrollMessage(hostId, secret, tables), null);
+    }
+
+    public static async Task<Parsed<WriteMessage>> ReadWriteAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var document = await ReadAsync(request, cancellationToken);
+        using var owned = document.Value;
+        if (document.Error is { } error)
+        {
+            return Parsed<WriteMessage>.Fail(error);
+        }
+
+        var root = document.Value!.RootElement;
+        if (NodeKeyOf(root, out var nodeKey) is { } keyError)
+        {
+            return Parsed<WriteMessage>.Fail(keyError);
+        }
+
+        var rows = new Dictionary<string, IReadOnlyList<IReadOnlyDictionary<string, string>>>(StringComparer.Ordinal);
+        if (root.TryGetProperty("queries", out var queries))
+        {
+            if (queries.ValueKind != JsonValueKind.Object)
+            {
+                return Parsed<WriteMessage>.Fail("queries must be an object of query name to rows.");
+            }
+
+            foreach (var query in queries.EnumerateObject())
+            {
+                if (DetailName(query.Name) is not { } name)
+                {
+                    continue;
+                }
+
+                if (query.Value.ValueKind == JsonValueKind.Null)
+                {
+                    rows[name] = [];
+                    continue;
+                }
+
+                if (query.Value.ValueKind != JsonValueKind.Array)
+                {
+                    return Parsed<WriteMessage>.Fail($"queries.{query.Name} must be an array of rows.");
+                }
+
+                var list = new List<IReadOnlyDictionary<string, string>>();
+                foreach (var row in query.Value.EnumerateArray())
+                {
+                    if (row.ValueKind != JsonValueKind.Object)
+                    {
+                        return Parsed<WriteMessage>.Fail($"queries.{query.Name} has a row that is not an object.");
+                    }
+
+                    list.Add(Row(row));
+                }
+
+                rows[name] = list;
+            }
+        }
+
+        var statuses = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (root.TryGetProperty("statuses", out var statusesElement) && statusesElement.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var status in statusesElement.EnumerateObject())
+            {
+                if (DetailName(status.Name) is not { } name)
+                {
+                    continue;
+                }
+
+                if (!TryStatus(status.Value, out var code))
+                {
+                    return Parsed<WriteMessage>.Fail($"statuses.{status.Name} must be an integer.");
+                }
+
+                statuses[name] = code;
+            }
+        }
+
+        var messages = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root.TryGetProperty("messages", out var messagesElement) && messagesElement.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var message in messagesElement.EnumerateObject())
+            {
+                if (DetailName(message.Name) is { } name && message.Value.ValueKind == JsonValueKind.String)
+                {
+                    messages[name] = message.Value.GetString()!;
+                }
+            }
+        }
+
+        return new Parsed<WriteMessage>(new WriteMessage(nodeKey!, new DetailResults(rows, statuses, messages)), null);
+    }
+
+    private static async Task<Parsed<JsonDocument>> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return Parsed<JsonDocument>.Fail($"The body is larger than {MaxBodyBytes} bytes.");
+        }
+
+        var buffer = new ArrayBufferWriter<byte>();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.WrittenCount + read > MaxBodyBytes)
+            {
+                return Parsed<JsonDocument>.Fail($"The body is larger than {MaxBodyBytes} bytes.");
+            }
+
+            buffer.Write(chunk.AsSpan(0, read));
+        }
+
+        if (buffer.WrittenCount == 0)
+        {
+            return Parsed<JsonDocument>.Fail("The body is empty; osquery sends a JSON object.");
+        }
+
+        try
+        {
+            var document = JsonDocument.Parse(buffer.WrittenMemory, s_options);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                document.Dispose();
+                return Parsed<JsonDocument>.Fail("The body must be a JSON object.");
+            }
+
+            return new Parsed<JsonDocument>(document, null);
+        }
+        catch (JsonException exception)
+        {
+            return Parsed<JsonDocument>.Fail($"The body is not valid JSON: {exception.Message}");
+        }
+    }
+
+    private static string? NodeKeyOf(JsonElement root, out string? nodeKey)
+    {
+        nodeKey = null;
+        if (!root.TryGetProperty("node_key", out var element))
+        {
+            return "node_key is missing.";
+        }
+
+        if (element.ValueKind != JsonValueKind.String)
+        {
+            return "node_key must be a string.";
+        }
+
+        nodeKey = element.GetString();
+
+        return null;
+    }
+
+    private static string? DetailName(string wireName) =>
+        wireName.StartsWith(DetailQueryNames.Prefix, StringComparison.Ordinal) && wireName.Length > DetailQueryNames.Prefix.Length
+            ? wireName[DetailQueryNames.Prefix.Length..]
+            : null;
+
+    private static bool TryStatus(JsonElement value, out int code)
+    {
+        code = 0;
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.Number => value.TryGetInt32(out code),
+            JsonValueKind.String => int.TryParse(value.GetString(), System.Globalization.CultureInfo.InvariantCulture, out code),
+            _ => false,
+        };
+    }
+
+    private static string? OptionalString(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    // osquery sends every column as a string; older agents and tools sometimes send numbers or booleans.
+    private static Dictionary<string, string> Row(JsonElement row)
+    {
+        var columns = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var column in row.EnumerateObject())
+        {
+            columns[column.Name] = column.Value.ValueKind switch
+            {
+                JsonValueKind.String => column.Value.GetString()!,
+                JsonValueKind.Null => string.Empty,
+                JsonValueKind.Object or JsonValueKind.Array => string.Empty,
+                _ => column.Value.GetRawText(),
+            };
+        }
+
+        return columns;
+    }
+}

@@ -1,0 +1,217 @@
+using System.Text;
+using Fleet.Api.Security;
+using Fleet.Contracts;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Fleet.Api.Operators;
+
+/// <summary>Operator endpoints for hosts: read one, list, count, and request a refetch.</summary>
+public static class HostsApi
+{
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 500;
+
+    public static RouteGroupBuilder MapHostsApi(this IEndpointRouteBuilder app)
+    {
+        var hosts = app.MapGroup("/api/v1/hosts")
+            .RequireAuthorization(OperatorRoles.CanRead)
+            .WithTags("Hosts");
+
+        hosts.MapGet("/", ListAsync);
+        hosts.MapGet("/summary", SummaryAsync);
+        hosts.MapGet("/{host_id}", GetAsync);
+        hosts.MapPost("/{host_id}/refetch", RefetchAsync).RequireAuthorization(OperatorRoles.CanChange);
+
+        return hosts;
+    }
+
+    private static async Task<Results<Ok<HostView>, NotFound<ProblemDetails>, BadRequest<ProblemDetails>>> GetAsync(
+        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
+    {
+        if (!HostIds.TryNormalize(hostId, out var id))
+        {
+            return TypedResults.BadRequest(Problems.InvalidHostId(hostId));
+        }
+
+        var view = await grains.GetGrain<IHostGrain>(id).GetAsync();
+
+        return view is null ? TypedResults.NotFound(Problems.UnknownHost(id)) : TypedResults.Ok(view);
+    }
+
+    private static async Task<Results<Accepted<RefetchView>, NotFound<ProblemDetails>, BadRequest<ProblemDetails>>> RefetchAsync(
+        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
+    {
+        if (!HostIds.TryNormalize(hostId, out var id))
+        {
+            return TypedResults.BadRequest(Problems.InvalidHostId(hostId));
+        }
+
+        var result = await grains.GetGrain<IHostGrain>(id).RequestRefetchAsync();
+
+        return result.Outcome == RefetchOutcome.UnknownHost
+            ? TypedResults.NotFound(Problems.UnknownHost(id))
+            : TypedResults.Accepted($"/api/v1/hosts/{id}", result.Refetch!);
+    }
+
+    private static async Task<Results<Ok<HostListResponse>, BadRequest<ProblemDetails>>> ListAsync(
+        IGrainFactory grains,
+        string? status,
+        string? platform,
+        int? limit,
+        string? cursor)
+    {
+        RefetchStatus? statusFilter = null;
+        if (status is not null)
+        {
+            if (!StatusWords.TryParse(status, out var parsed))
+            {
+                return TypedResults.BadRequest(Problems.Invalid("status", $"'{status}' is not one of {StatusWords.All}."));
+            }
+
+            statusFilter = parsed;
+        }
+
+        if (platform is { Length: 0 or > 32 })
+        {
+            return TypedResults.BadRequest(Problems.Invalid("platform", "must be 1 to 32 characters."));
+        }
+
+        var pageSize = limit ?? DefaultPageSize;
+        if (pageSize is < 1 or > MaxPageSize)
+        {
+            return TypedResults.BadRequest(Problems.Invalid("limit", $"must be between 1 and {MaxPageSize}."));
+        }
+
+        string? after = null;
+        if (cursor is not null && !TryDecodeCursor(cursor, out after))
+        {
+            return TypedResults.BadRequest(Problems.Invalid("cursor", "is not a cursor this API issued."));
+        }
+
+        // Ask every shard for one more than a page, so a full merged page tells whether more remain.
+        var query = new HostQuery(statusFilter, platform, after, pageSize + 1);
+        var pages = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
+            .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).QueryAsync(query)));
+        var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();
+        var page = merged.Take(pageSize).Select(HostListItem.From).ToList();
+        var next = merged.Count > pageSize ? EncodeCursor(page[^1].HostId) : null;
+
+        return TypedResults.Ok(new HostListResponse(page, pages.Sum(p => p.Total), next));
+    }
+
+    private static async Task<Ok<HostSummary>> SummaryAsync(IGrainFactory grains)
+    {
+        var counts = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
+            .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).CountAsync()));
+
+        var byStatus = Enum.GetValues<RefetchStatus>().ToDictionary(
+            StatusWords.Of,
+            s => counts.Sum(c => c.ByStatus.GetValueOrDefault(s)));
+        var byPlatform = counts.SelectMany(c => c.ByPlatform)
+            .GroupBy(p => p.Key, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(p => p.Value));
+
+        return TypedResults.Ok(new HostSummary(counts.Sum(c => c.Total), byStatus, byPlatform));
+    }
+
+    private static string EncodeCursor(string hostId) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(hostId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static bool TryDecodeCursor(string cursor, out string? hostId)
+    {
+        hostId = null;
+        if (cursor.Length > 128)
+        {
+            return false;
+        }
+
+        var base64 = cursor.Replace('-', '+').Replace('_', '/');
+        base64 = base64.PadRight(base64.Length + ((4 - (base64.Length % 4)) % 4), '=');
+        var bytes = new byte[base64.Length];
+        if (!Convert.TryFromBase64String(base64, bytes, out var written))
+        {
+            return false;
+        }
+
+        return HostIds.TryNormalize(Encoding.UTF8.GetString(bytes, 0, written), out hostId);
+    }
+}
+
+/// <summary>One row of the host list.</summary>
+public sealed record HostListItem(
+    string HostId,
+    RefetchStatus Status,
+    string? Platform,
+    string? OsVersion,
+    string? Hostname,
+    string? Serial,
+    DateTimeOffset? LastSeenAt,
+    DateTimeOffset StatusChangedAt,
+    Reason? Reason)
+{
+    public static HostListItem From(HostIndexEntry e) =>
+        new(e.HostId, e.Status, e.Platform, e.OsVersion, e.Hostname, e.Serial, e.LastSeenAt, e.StatusChangedAt, e.Reason);
+}
+
+/// <summary>A page of hosts; pass <see cref="NextCursor"/> back as <c>cursor</c> for the next one.</summary>
+public sealed record HostListResponse(IReadOnlyList<HostListItem> Hosts, int Total, string? NextCursor);
+
+/// <summary>Counts per status word and per platform.</summary>
+public sealed record HostSummary(int Total, IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, int> ByPlatform);
+
+/// <summary>The status words of the API.</summary>
+public static class StatusWords
+{
+    public static string All => "none, pending, verifying, verified, failed";
+
+    public static string Of(RefetchStatus status) => status switch
+    {
+        RefetchStatus.Pending => "pending",
+        RefetchStatus.Verifying => "verifying",
+        RefetchStatus.Verified => "verified",
+        RefetchStatus.Failed => "failed",
+        _ => "none",
+    };
+
+    public static bool TryParse(string value, out RefetchStatus status)
+    {
+        foreach (var candidate in Enum.GetValues<RefetchStatus>())
+        {
+            if (string.Equals(Of(candidate), value, StringComparison.OrdinalIgnoreCase))
+            {
+                status = candidate;
+                return true;
+            }
+        }
+
+        status = default;
+        return false;
+    }
+}
+
+/// <summary>The problem+json bodies operators get.</summary>
+internal static class Problems
+{
+    public static ProblemDetails UnknownHost(string hostId) => new()
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Unknown host",
+        Detail = $"No agent has enrolled as host '{hostId}'.",
+    };
+
+    public static ProblemDetails InvalidHostId(string value) => Invalid(
+        "host_id",
+        $"'{Truncate(value)}' is not a hardware UUID (8 to {HostIds.MaxLength} letters, digits and dashes).");
+
+    public static ProblemDetails Invalid(string parameter, string message) => new()
+    {
+        Status = StatusCodes.Status400BadRequest,
+        Title = "Invalid request",
+        Detail = $"{parameter} {message}",
+        Extensions = { ["errors"] = new Dictionary<string, string[]> { [parameter] = [message] } },
+    };
+
+    private static string Truncate(string value) => value.Length <= 80 ? value : value[..80] + "…";
+}

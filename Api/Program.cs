@@ -1,0 +1,31 @@
+using Fleet.Api.Agents;
+using Fleet.Api.Hosting;
+using Fleet.Api.Operators;
+using Fleet.Api.Security;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.Logging.AddFilter("Polly", LogLevel.Warning);
+builder.AddFleetOrleansClient();
+builder.Services.AddFleetJson();
+builder.Services.AddFleetProblemDetails();
+builder.Services.AddOperatorAuthentication(builder.Configuration);
+builder.Services.AddAgentEnrollment(builder.Configuration);
+builder.Services.AddFleetHealthChecks();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapFleetHealth();
+app.MapHostsApi();
+app.MapOsqueryApi("/api/osquery");
+app.MapOsqueryApi("/api/v1/osquery");
+
+app.Run();
+
+/// <summary>Lets tests host the Api.</summary>
+public partial class Program;

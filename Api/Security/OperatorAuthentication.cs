@@ -1,0 +1,173 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Api.Security;
+
+/// <summary>Operator roles. A maintainer may do everything an observer may.</summary>
+public static class OperatorRoles
+{
+    public const string Observer = "observer";
+    public const string Maintainer = "maintainer";
+
+    /// <summary>Authorization policy for reads.</summary>
+    public const string CanRead = "fleet.read";
+
+    /// <summary>Authorization policy for changes: refetch, profiles, jobs.</summary>
+    public const string CanChange = "fleet.change";
+}
+
+/// <summary>Operator bearer tokens. Bound from <c>Fleet:Api</c>.</summary>
+public sealed class OperatorTokenOptions
+{
+    public const string SectionName = "Fleet:Api";
+
+    /// <summary>The accepted tokens; none means every operator request is refused.</summary>
+    public List<OperatorToken> Tokens { get; set; } = [];
+}
+
+/// <summary>One operator token: give either the token itself or its SHA-256 (hex), never both.</summary>
+public sealed class OperatorToken
+{
+    /// <summary>Who holds it, for logs.</summary>
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>The token in clear, for development; hashed at start-up and not kept.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>Lower-case hex SHA-256 of the token, for production configuration.</summary>
+    public string? Sha256 { get; set; }
+
+    /// <summary><c>observer</c> or <c>maintainer</c>.</summary>
+    public string Role { get; set; } = OperatorRoles.Observer;
+}
+
+internal sealed class OperatorTokenValidator : IValidateOptions<OperatorTokenOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OperatorTokenOptions options)
+    {
+        var errors = new List<string>();
+        for (var i = 0; i < options.Tokens.Count; i++)
+        {
+            var token = options.Tokens[i];
+            var key = $"{OperatorTokenOptions.SectionName}:Tokens:{i}";
+            if (string.IsNullOrEmpty(token.Token) == string.IsNullOrEmpty(token.Sha256))
+            {
+                errors.Add($"{key} needs exactly one of Token or Sha256.");
+            }
+            else if (token.Token is { Length: < 16 })
+            {
+                errors.Add($"{key}:Token must be at least 16 characters.");
+            }
+            else if (token.Sha256 is { } hex && (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit)))
+            {
+                errors.Add($"{key}:Sha256 must be 64 hex digits.");
+            }
+
+            if (token.Role is not (OperatorRoles.Observer or OperatorRoles.Maintainer))
+            {
+                errors.Add($"{key}:Role must be '{OperatorRoles.Observer}' or '{OperatorRoles.Maintainer}' (was '{token.Role}').");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>
+/// Checks <c>Authorization: Bearer …</c> against the configured tokens' hashes in constant time, and
+/// answers refusals with problem+json.
+/// </summary>
+internal sealed class OperatorTokenHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
+    IOptionsMonitor<OperatorTokenOptions> tokens,
+    IProblemDetailsService problems,
+    ILoggerFactory loggerFactory,
+    UrlEncoder encoder) : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, loggerFactory, encoder)
+{
+    public const string SchemeName = "OperatorToken";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        string? header = Request.Headers.Authorization;
+        if (string.IsNullOrEmpty(header))
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 512)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("The Authorization header is not a bearer token."));
+        }
+
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
+        OperatorToken? match = null;
+        foreach (var candidate in tokens.CurrentValue.Tokens)
+        {
+            // Compare against every token so the time taken does not tell which one came close.
+            if (CryptographicOperations.FixedTimeEquals(presented, HashOf(candidate)))
+            {
+                match = candidate;
+            }
+        }
+
+        if (match is null)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("The bearer token is not valid."));
+        }
+
+        var identity = new ClaimsIdentity(
+            [new Claim(ClaimTypes.Name, match.Name), new Claim(ClaimTypes.Role, match.Role)],
+            SchemeName);
+
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Bearer";
+
+        return WriteProblemAsync(StatusCodes.Status401Unauthorized, "Unauthorized",
+            "Send a valid operator token as 'Authorization: Bearer <token>'.");
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblemAsync(StatusCodes.Status403Forbidden, "Forbidden",
+            "This token's role may read but not change anything; a maintainer token is required.");
+
+    private async Task WriteProblemAsync(int status, string title, string detail)
+    {
+        Response.StatusCode = status;
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = Context,
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+        });
+    }
+
+    private static byte[] HashOf(OperatorToken token) => token.Token is { } clear
+        ? SHA256.HashData(Encoding.UTF8.GetBytes(clear))
+        : Convert.FromHexString(token.Sha256!);
+}
+
+internal static class OperatorAuthenticationSetup
+{
+    public static IServiceCollection AddOperatorAuthentication(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<OperatorTokenOptions>()
+            .Bind(configuration.GetSection(OperatorTokenOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OperatorTokenOptions>, OperatorTokenValidator>();
+        services.AddAuthentication(OperatorTokenHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, OperatorTokenHandler>(OperatorTokenHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(OperatorRoles.CanRead, p => p.RequireRole(OperatorRoles.Observer, OperatorRoles.Maintainer))
+            .AddPolicy(OperatorRoles.CanChange, p => p.RequireRole(OperatorRoles.Maintainer));
+
+        return services;
+    }
+}

@@ -1,0 +1,37 @@
+namespace Fleet.Contracts;
+
+/// <summary>
+/// One machine, keyed by its canonical hardware UUID (see <see cref="HostIds"/>). It owns the machine's
+/// identity, node key, vitals and the refetch in flight.
+/// </summary>
+[Alias("fleet.host")]
+public interface IHostGrain : IGrainWithStringKey
+{
+    /// <summary>Enrolls (or re-enrolls) the machine; any earlier node key stops working.</summary>
+    [Alias("enroll")]
+    Task<EnrollResult> EnrollAsync(EnrollRequest request);
+
+    /// <summary>osquery <c>config</c>: false when the node key is not this host's current one.</summary>
+    [Alias("config")]
+    Task<bool> GetConfigAsync(string nodeSecret);
+
+    /// <summary>osquery <c>distributed/read</c>: hands out the detail queries a refetch in flight owes.</summary>
+    [Alias("read")]
+    Task<DistributedReadResult> ReadAsync(string nodeSecret);
+
+    /// <summary>osquery <c>distributed/write</c>: ingests vitals and completes the refetch they answer.</summary>
+    [Alias("write")]
+    Task<bool> WriteAsync(string nodeSecret, DetailResults results);
+
+    /// <summary>osquery <c>log</c>: a check-in that carries no state.</summary>
+    [Alias("log")]
+    Task<bool> LogAsync(string nodeSecret);
+
+    /// <summary>Starts a refetch, or returns the one in flight.</summary>
+    [Alias("refetch")]
+    Task<RefetchRequestResult> RequestRefetchAsync();
+
+    /// <summary>The operator's view, or <see langword="null"/> for a host that never enrolled.</summary>
+    [Alias("get")]
+    Task<HostView?> GetAsync();
+}

@@ -1,0 +1,76 @@
+using Orleans.Concurrency;
+
+namespace Fleet.Contracts;
+
+/// <summary>The fields of a host that lists, filters and counts read, as the host last published them.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.index-entry")]
+public sealed record HostIndexEntry(
+    [property: Id(0)] string HostId,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] RefetchStatus Status,
+    [property: Id(3)] string? Platform,
+    [property: Id(4)] string? OsVersion,
+    [property: Id(5)] string? Hostname,
+    [property: Id(6)] string? Serial,
+    [property: Id(7)] DateTimeOffset? LastSeenAt,
+    [property: Id(8)] DateTimeOffset StatusChangedAt,
+    [property: Id(9)] Reason? Reason);
+
+/// <summary>A filter over the index. Null fields match everything.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.index-query")]
+public sealed record HostQuery(
+    [property: Id(0)] RefetchStatus? Status,
+    [property: Id(1)] string? Platform,
+    [property: Id(2)] string? AfterHostId,
+    [property: Id(3)] int Limit);
+
+/// <summary>One shard's answer: matching entries in host-id order, and how many matched in all.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.index-page")]
+public sealed record HostIndexPage(
+    [property: Id(0)] IReadOnlyList<HostIndexEntry> Entries,
+    [property: Id(1)] int Total);
+
+/// <summary>Counts per status and per platform.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.index-counts")]
+public sealed record HostCounts(
+    [property: Id(0)] int Total,
+    [property: Id(1)] IReadOnlyDictionary<RefetchStatus, int> ByStatus,
+    [property: Id(2)] IReadOnlyDictionary<string, int> ByPlatform);
+
+/// <summary>
+/// One shard of the host read model. Hosts publish their indexed fields here so that lists and counts
+/// never fan out to every host grain. Keyed by <see cref="HostIndex.ShardOf"/>.
+/// </summary>
+[Alias("fleet.host-index-shard")]
+public interface IHostIndexShardGrain : IGrainWithIntegerKey
+{
+    /// <summary>Records a host's fields; an entry older than the one held is ignored.</summary>
+    [OneWay, Alias("publish")]
+    Task PublishAsync(HostIndexEntry entry);
+
+    [Alias("query")]
+    Task<HostIndexPage> QueryAsync(HostQuery query);
+
+    [Alias("count")]
+    Task<HostCounts> CountAsync();
+}
+
+/// <summary>How hosts map onto index shards. Both the Api and the silo must agree on it.</summary>
+public static class HostIndex
+{
+    /// <summary>Number of shards. Changing it needs every shard rebuilt.</summary>
+    public const int ShardCount = 16;
+
+    /// <summary>A stable (process-independent) shard for a canonical host id.</summary>
+    public static int ShardOf(string hostId)
+    {
+        // FNV-1a: string.GetHashCode is randomised per process and so cannot route between processes.
+        var hash = 2166136261u;
+        foreach (var c in hostId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash % ShardCount);
+    }
+}

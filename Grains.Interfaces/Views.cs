@@ -1,0 +1,56 @@
+namespace Fleet.Contracts;
+
+/// <summary>The operator's view of a host's current refetch.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.refetch-view")]
+public sealed record RefetchView(
+    [property: Id(0)] string HostId,
+    [property: Id(1)] int Epoch,
+    [property: Id(2)] RefetchStatus Status,
+    [property: Id(3)] DateTimeOffset RequestedAt,
+    [property: Id(4)] DateTimeOffset? Deadline,
+    [property: Id(5)] int Attempt,
+    [property: Id(6)] int MaxAttempts,
+    [property: Id(7)] Reason? Reason,
+    [property: Id(8)] DateTimeOffset? CompletedAt,
+    [property: Id(9)] DateTimeOffset? HandedOutAt,
+    [property: Id(10)] string Policy);
+
+/// <summary>One change of a host's refetch status.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.transition")]
+public sealed record Transition(
+    [property: Id(0)] DateTimeOffset At,
+    [property: Id(1)] int Epoch,
+    [property: Id(2)] RefetchStatus From,
+    [property: Id(3)] RefetchStatus To,
+    [property: Id(4)] Reason? Reason);
+
+/// <summary>Everything an operator sees of one host.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.host-view")]
+public sealed record HostView(
+    [property: Id(0)] string HostId,
+    [property: Id(1)] HostDetails Details,
+    [property: Id(2)] DateTimeOffset EnrolledAt,
+    [property: Id(3)] DateTimeOffset? LastSeenAt,
+    [property: Id(4)] DateTimeOffset? DetailUpdatedAt,
+    [property: Id(5)] RefetchView? Refetch,
+    [property: Id(6)] IReadOnlyList<Transition> Transitions);
+
+/// <summary>How a refetch request was taken.</summary>
+[GenerateSerializer, Alias("fleet.refetch-outcome")]
+public enum RefetchOutcome
+{
+    /// <summary>A new epoch started.</summary>
+    Started = 0,
+
+    /// <summary>A refetch was already in flight; its epoch and clock are unchanged.</summary>
+    AlreadyInFlight = 1,
+
+    /// <summary>No agent has enrolled under this host id.</summary>
+    UnknownHost = 2,
+}
+
+/// <summary>The answer to a refetch request.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.refetch-result")]
+public sealed record RefetchRequestResult(
+    [property: Id(0)] RefetchOutcome Outcome,
+    [property: Id(1)] RefetchView? Refetch);

@@ -1,0 +1,81 @@
+using System.Diagnostics.Metrics;
+using Fleet.Contracts;
+
+namespace Fleet.Grains.Diagnostics;
+
+/// <summary>Where a storage write went. Each is one request to Azure Table storage.</summary>
+public enum StorageWriteKind
+{
+    GrainState,
+    Reminder,
+    Index,
+}
+
+/// <summary>
+/// The silo's own instruments (meter <c>Fleet.Orleans</c>), plus running totals of storage writes that
+/// the silo's debug endpoint and the tests read directly.
+/// </summary>
+public sealed class FleetMetrics
+{
+    public const string MeterName = "Fleet.Orleans";
+
+    private readonly Counter<long> _storageWrites;
+    private readonly Counter<long> _transitions;
+    private readonly Counter<long> _deadlinesExpired;
+    private readonly Counter<long> _checkIns;
+    private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
+
+    public FleetMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _storageWrites = meter.CreateCounter<long>("fleet.storage.writes", "{write}", "Writes to Azure Table storage, by kind.");
+        _transitions = meter.CreateCounter<long>("fleet.refetch.transitions", "{transition}", "Refetch status changes.");
+        _deadlinesExpired = meter.CreateCounter<long>("fleet.refetch.deadlines_expired", "{deadline}", "Refetch deadlines that passed.");
+        _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
+    }
+
+    public void StorageWrite(StorageWriteKind kind)
+    {
+        Interlocked.Increment(ref _writeTotals[(int)kind]);
+        _storageWrites.Add(1, new KeyValuePair<string, object?>("kind", Name(kind)));
+    }
+
+    public long StorageWrites(StorageWriteKind kind) => Interlocked.Read(ref _writeTotals[(int)kind]);
+
+    public long TotalStorageWrites => Enum.GetValues<StorageWriteKind>().Sum(StorageWrites);
+
+    public IReadOnlyDictionary<string, long> StorageWriteTotals() =>
+        Enum.GetValues<StorageWriteKind>().ToDictionary(Name, StorageWrites);
+
+    public void Transition(Transition transition, string? platform) =>
+        _transitions.Add(
+            1,
+            new KeyValuePair<string, object?>("from", Words.Of(transition.From)),
+            new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
+            new KeyValuePair<string, object?>("platform", platform ?? "unknown"),
+            new KeyValuePair<string, object?>("reason", transition.Reason?.Code ?? "none"));
+
+    public void DeadlineExpired() => _deadlinesExpired.Add(1);
+
+    public void CheckIn(string endpoint) => _checkIns.Add(1, new KeyValuePair<string, object?>("endpoint", endpoint));
+
+    private static string Name(StorageWriteKind kind) => kind switch
+    {
+        StorageWriteKind.GrainState => "grain_state",
+        StorageWriteKind.Reminder => "reminder",
+        _ => "index",
+    };
+}
+
+/// <summary>The status words used in logs, metrics and the API.</summary>
+public static class Words
+{
+    public static string Of(RefetchStatus status) => status switch
+    {
+        RefetchStatus.Pending => "pending",
+        RefetchStatus.Verifying => "verifying",
+        RefetchStatus.Verified => "verified",
+        RefetchStatus.Failed => "failed",
+        _ => "none",
+    };
+}

@@ -1,0 +1,31 @@
+using Fleet.Grains.Diagnostics;
+using Fleet.Grains.Index;
+using Fleet.Grains.Refetch;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Grains;
+
+public static class FleetGrainsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers what the grains need besides Orleans itself: validated refetch policies, the clock,
+    /// metrics and the index store. The caller registers a <c>TableServiceClient</c>.
+    /// </summary>
+    public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RefetchOptions>()
+            .Bind(configuration.GetSection(RefetchOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<RefetchOptions>, RefetchOptionsDefaults>();
+        services.AddSingleton<IValidateOptions<RefetchOptions>, RefetchOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<FleetMetrics>();
+        services.TryAddSingleton<HostIndexStore>();
+
+        return services;
+    }
+}

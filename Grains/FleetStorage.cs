@@ -1,0 +1,11 @@
+namespace Fleet.Grains;
+
+/// <summary>Names of the storage the grains use. The silo registers providers under these names.</summary>
+public static class FleetStorage
+{
+    /// <summary>Grain storage provider holding <see cref="Hosts.HostState"/>.</summary>
+    public const string HostStore = "hosts";
+
+    /// <summary>Azure table holding the host index, one row per host, partitioned by service and shard.</summary>
+    public const string IndexTable = "FleetHostIndex";
+}

@@ -1,0 +1,29 @@
+using Fleet.Contracts;
+using Fleet.Grains.Refetch;
+
+namespace Fleet.Grains.Hosts;
+
+/// <summary>What a <see cref="HostGrain"/> persists. Ids are never renumbered.</summary>
+[GenerateSerializer, Alias("fleet.host-state")]
+public sealed class HostState
+{
+    [Id(0)] public HostDetails? Details { get; set; }
+    [Id(1)] public DateTimeOffset? EnrolledAt { get; set; }
+
+    /// <summary>SHA-256 of the secret half of the current node key; the key itself is never stored.</summary>
+    [Id(2)] public byte[]? NodeSecretHash { get; set; }
+    [Id(3)] public DateTimeOffset? LastSeenAt { get; set; }
+    [Id(4)] public DateTimeOffset? DetailUpdatedAt { get; set; }
+    [Id(5)] public RefetchRecord? Refetch { get; set; }
+
+    /// <summary>The latest transitions, oldest first, at most <see cref="HostGrain.HistoryLimit"/>.</summary>
+    [Id(6)] public List<Transition> Transitions { get; set; } = [];
+
+    /// <summary>Bumped on every write; index shards use it to drop out-of-order publishes.</summary>
+    [Id(7)] public long Revision { get; set; }
+
+    /// <summary>When the refetch status last changed, for "how long has it been stuck".</summary>
+    [Id(8)] public DateTimeOffset? StatusChangedAt { get; set; }
+
+    public bool Enrolled => EnrolledAt is not null;
+}

@@ -1,0 +1,96 @@
+using System.Globalization;
+using Azure;
+using Azure.Data.Tables;
+using Fleet.Contracts;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Fleet.Grains.Index;
+
+/// <summary>
+/// Persists index shards as one table row per host, so a shard's size never hits an entity limit and a
+/// change costs one small upsert (batched per shard). Partitions are <c>{service id}-{shard}</c>, so
+/// several services can share a storage account.
+/// </summary>
+public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOptions> cluster)
+{
+    private const int MaxBatch = 100;
+    private readonly TableClient _table = tables.GetTableClient(FleetStorage.IndexTable);
+    private volatile bool _tableReady;
+
+    public async Task<List<HostIndexEntry>> LoadAsync(int shard, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        var partition = Partition(shard);
+        var entries = new List<HostIndexEntry>();
+        var rows = _table.QueryAsync<TableEntity>(e => e.PartitionKey == partition, cancellationToken: cancellationToken);
+        await foreach (var row in rows)
+        {
+            entries.Add(FromRow(row));
+        }
+
+        return entries;
+    }
+
+    /// <summary>Upserts the entries in transactions of at most 100; returns how many requests it made.</summary>
+    public async Task<int> SaveAsync(int shard, IReadOnlyCollection<HostIndexEntry> entries, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        var partition = Partition(shard);
+        var requests = 0;
+        foreach (var chunk in entries.Chunk(MaxBatch))
+        {
+            var actions = chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToRow(partition, e)));
+            await _table.SubmitTransactionAsync(actions, cancellationToken);
+            requests++;
+        }
+
+        return requests;
+    }
+
+    private async Task EnsureTableAsync(CancellationToken cancellationToken)
+    {
+        if (_tableReady)
+        {
+            return;
+        }
+
+        await _table.CreateIfNotExistsAsync(cancellationToken);
+        _tableReady = true;
+    }
+
+    private string Partition(int shard) =>
+        string.Create(CultureInfo.InvariantCulture, $"{cluster.Value.ServiceId}-{shard:D3}");
+
+    private static TableEntity ToRow(string partition, HostIndexEntry e) => new(partition, e.HostId)
+    {
+        ["Revision"] = e.Revision,
+        ["Status"] = (int)e.Status,
+        ["Platform"] = e.Platform,
+        ["OsVersion"] = e.OsVersion,
+        ["Hostname"] = e.Hostname,
+        ["Serial"] = e.Serial,
+        ["LastSeenAt"] = e.LastSeenAt,
+        ["StatusChangedAt"] = e.StatusChangedAt,
+        ["ReasonCode"] = e.Reason?.Code,
+        ["ReasonMessage"] = e.Reason?.Message,
+    };
+
+    private static HostIndexEntry FromRow(TableEntity row)
+    {
+        var code = row.GetString("ReasonCode");
+        var reason = code is null ? null : new Reason(code, row.GetString("ReasonMessage") ?? string.Empty);
+
+        return new HostIndexEntry(
+            row.RowKey,
+            row.GetInt64("Revision") ?? 0,
+            (RefetchStatus)(row.GetInt32("Status") ?? 0),
+            row.GetString("Platform"),
+            row.GetString("OsVersion"),
+            row.GetString("Hostname"),
+            row.GetString("Serial"),
+            row.GetDateTimeOffset("LastSeenAt"),
+            row.GetDateTimeOffset("StatusChangedAt") ?? DateTimeOffset.UnixEpoch,
+            reason);
+    }
+}

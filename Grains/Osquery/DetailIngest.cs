@@ -1,0 +1,83 @@
+using System.Globalization;
+using Fleet.Contracts;
+
+namespace Fleet.Grains.Osquery;
+
+/// <summary>Reads the rows of osquery's tables into <see cref="HostDetails"/>.</summary>
+public static class DetailIngest
+{
+    /// <summary>Details from the <c>host_details</c> an agent sends with its enrollment.</summary>
+    public static HostDetails FromEnrollment(
+        string hostId,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> hostDetails)
+    {
+        var details = new HostDetails { HardwareUuid = hostId };
+        foreach (var (table, row) in hostDetails)
+        {
+            details = Apply(details, table, [row]);
+        }
+
+        return details;
+    }
+
+    /// <summary>Applies every detail query that came back with status 0 and at least one row.</summary>
+    public static HostDetails FromResults(HostDetails current, DetailResults results)
+    {
+        var details = current;
+        foreach (var (name, rows) in results.Rows)
+        {
+            if (results.Statuses.GetValueOrDefault(name) == 0 && rows.Count > 0)
+            {
+                details = Apply(details, name, rows);
+            }
+        }
+
+        return details;
+    }
+
+    private static HostDetails Apply(HostDetails d, string table, IReadOnlyList<IReadOnlyDictionary<string, string>> rows)
+    {
+        var row = rows[0];
+
+        return table switch
+        {
+            "os_version" => d with
+            {
+                OsName = Text(row, "name") ?? d.OsName,
+                OsVersion = Text(row, "version") ?? d.OsVersion,
+                OsBuild = Text(row, "build") ?? d.OsBuild,
+                Platform = Platforms.Normalize(Text(row, "platform"), Text(row, "platform_like")) ?? d.Platform,
+                Arch = Text(row, "arch") ?? d.Arch,
+            },
+            "os_unix_like" => d with { KernelVersion = Text(row, "kernel_version") ?? d.KernelVersion },
+            "osquery_info" => d with { OsqueryVersion = Text(row, "version") ?? d.OsqueryVersion },
+            "system_info" => d with
+            {
+                Hostname = Text(row, "hostname") ?? d.Hostname,
+                ComputerName = Text(row, "computer_name") ?? d.ComputerName,
+                Serial = Text(row, "hardware_serial") ?? d.Serial,
+                HardwareModel = Text(row, "hardware_model") ?? d.HardwareModel,
+                HardwareVendor = Text(row, "hardware_vendor") ?? d.HardwareVendor,
+                CpuBrand = Text(row, "cpu_brand") ?? d.CpuBrand,
+                CpuLogicalCores = Int(row, "cpu_logical_cores") ?? d.CpuLogicalCores,
+                PhysicalMemory = Long(row, "physical_memory") ?? d.PhysicalMemory,
+            },
+            "uptime" => d with { UptimeSeconds = Long(row, "total_seconds") ?? d.UptimeSeconds },
+            "network_interface_unix" or "network_interface_windows" => d with
+            {
+                PrimaryIp = Text(row, "address") ?? d.PrimaryIp,
+                PrimaryMac = Text(row, "mac") ?? d.PrimaryMac,
+            },
+            _ => d,
+        };
+    }
+
+    private static string? Text(IReadOnlyDictionary<string, string> row, string column) =>
+        row.TryGetValue(column, out var value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+
+    private static int? Int(IReadOnlyDictionary<string, string> row, string column) =>
+        int.TryParse(Text(row, column), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    private static long? Long(IReadOnlyDictionary<string, string> row, string column) =>
+        long.TryParse(Text(row, column), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
+}

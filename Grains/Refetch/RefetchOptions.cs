@@ -1,0 +1,106 @@
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Grains.Refetch;
+
+/// <summary>How long each refetch step may take, per platform. Bound from <c>Fleet:Refetch</c>.</summary>
+public sealed class RefetchOptions
+{
+    public const string SectionName = "Fleet:Refetch";
+
+    /// <summary>The policy names that always exist; missing ones get the defaults of <see cref="RefetchPolicyOptions"/>.</summary>
+    public static readonly IReadOnlyList<string> RequiredPolicies = ["darwin", "macos14", "macos15", "linux", "windows"];
+
+    public static readonly TimeSpan DefaultReminderPeriod = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Period of the durable reminder that re-activates a host after a crash while a refetch is in flight.
+    /// A host is never left in flight longer than its deadline plus this period. Orleans refuses periods
+    /// below its own <c>ReminderOptions.MinimumReminderPeriod</c>, which the silo lowers to match.
+    /// </summary>
+    public TimeSpan ReminderPeriod { get; set; } = DefaultReminderPeriod;
+
+    /// <summary>Policies by name: <c>darwin</c>, <c>macos14</c>, <c>macos15</c>, <c>linux</c>, <c>windows</c>.</summary>
+    public Dictionary<string, RefetchPolicyOptions> Policies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>The deadlines and retries of one platform's refetch.</summary>
+public sealed class RefetchPolicyOptions
+{
+    public static readonly TimeSpan DefaultPickupTimeout = TimeSpan.FromMinutes(2);
+    public static readonly TimeSpan DefaultResultsTimeout = TimeSpan.FromMinutes(2);
+    public static readonly TimeSpan DefaultRetryBackoff = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultMaxRetryBackoff = TimeSpan.FromMinutes(5);
+    public const int DefaultMaxAttempts = 3;
+
+    /// <summary>How long after a request (or a retry) the agent has to ask for its detail queries.</summary>
+    public TimeSpan PickupTimeout { get; set; } = DefaultPickupTimeout;
+
+    /// <summary>How long after taking the queries the agent has to send their results.</summary>
+    public TimeSpan ResultsTimeout { get; set; } = DefaultResultsTimeout;
+
+    /// <summary>Attempts before the refetch fails; the first request is attempt 1.</summary>
+    public int MaxAttempts { get; set; } = DefaultMaxAttempts;
+
+    /// <summary>Extra patience added to the first retry's deadline; it doubles with each further retry.</summary>
+    public TimeSpan RetryBackoff { get; set; } = DefaultRetryBackoff;
+
+    /// <summary>The most <see cref="RetryBackoff"/> can grow to.</summary>
+    public TimeSpan MaxRetryBackoff { get; set; } = DefaultMaxRetryBackoff;
+}
+
+/// <summary>Fills in the required policies that configuration left out.</summary>
+internal sealed class RefetchOptionsDefaults : IPostConfigureOptions<RefetchOptions>
+{
+    public void PostConfigure(string? name, RefetchOptions options)
+    {
+        foreach (var policy in RefetchOptions.RequiredPolicies)
+        {
+            options.Policies.TryAdd(policy, new RefetchPolicyOptions());
+        }
+    }
+}
+
+/// <summary>Refuses to start with a policy that could never complete or never fail, naming the key.</summary>
+internal sealed class RefetchOptionsValidator : IValidateOptions<RefetchOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RefetchOptions options)
+    {
+        var errors = new List<string>();
+        var section = RefetchOptions.SectionName;
+        if (options.ReminderPeriod < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{section}:ReminderPeriod must be at least 00:00:01 (was {options.ReminderPeriod}).");
+        }
+
+        foreach (var (policyName, policy) in options.Policies)
+        {
+            var key = $"{section}:Policies:{policyName}";
+            RequirePositive(errors, $"{key}:PickupTimeout", policy.PickupTimeout);
+            RequirePositive(errors, $"{key}:ResultsTimeout", policy.ResultsTimeout);
+            if (policy.MaxAttempts is < 1 or > 100)
+            {
+                errors.Add($"{key}:MaxAttempts must be between 1 and 100 (was {policy.MaxAttempts}).");
+            }
+
+            if (policy.RetryBackoff < TimeSpan.Zero)
+            {
+                errors.Add($"{key}:RetryBackoff must not be negative (was {policy.RetryBackoff}).");
+            }
+
+            if (policy.MaxRetryBackoff < policy.RetryBackoff)
+            {
+                errors.Add($"{key}:MaxRetryBackoff ({policy.MaxRetryBackoff}) must be at least RetryBackoff ({policy.RetryBackoff}).");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void RequirePositive(List<string> errors, string key, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be positive (was {value}).");
+        }
+    }
+}

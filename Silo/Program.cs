@@ -1,0 +1,29 @@
+using Fleet.Grains.Diagnostics;
+using Orleans.Dashboard;
+
+namespace Fleet.Silo;
+
+/// <summary>
+/// The silo process: grains, reminders and the Orleans Dashboard. Written as a class rather than top-level
+/// statements so its <c>Program</c> does not clash with the Api's in projects that reference both.
+/// </summary>
+public static class SiloProgram
+{
+    public static void Main(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+
+        // Orleans 10 logs every placement attempt through Polly at Information.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
+
+        var app = builder.Build();
+
+        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        app.MapGet("/", () => Results.Redirect("/dashboard"));
+        app.MapGet("/healthz", () => Results.Ok(new { status = "alive" }));
+        app.MapGet("/debug/storage-writes", (FleetMetrics metrics) => Results.Ok(metrics.StorageWriteTotals()));
+
+        app.Run();
+    }
+}

@@ -1,0 +1,3 @@
+using Fleet.Tests.Infrastructure;
+
+[assembly: AssemblyFixture(typeof(ClusterFixture))]

@@ -1,0 +1,74 @@
+using Fleet.Silo;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace Fleet.Tests.Infrastructure;
+
+/// <summary>
+/// Builds Orleans test clusters wired exactly like the silo process: Azure Table membership, grain state,
+/// reminders and index in Azurite. Each cluster gets its own cluster and service ids, so clusters never
+/// see each other's hosts.
+/// </summary>
+public static class FleetTestCluster
+{
+    /// <summary>
+    /// Timeouts the tests rely on. Linux and Windows hosts time out within seconds; macOS hosts never do
+    /// during a test, so flows that must not race a deadline use a Mac.
+    /// </summary>
+    public static Dictionary<string, string?> DefaultSettings() => new()
+    {
+        ["Fleet:Refetch:ReminderPeriod"] = "00:00:02",
+        ["Fleet:Refetch:Policies:linux:PickupTimeout"] = "00:00:02",
+        ["Fleet:Refetch:Policies:linux:ResultsTimeout"] = "00:00:02",
+        ["Fleet:Refetch:Policies:linux:MaxAttempts"] = "2",
+        ["Fleet:Refetch:Policies:linux:RetryBackoff"] = "00:00:00.500",
+        ["Fleet:Refetch:Policies:linux:MaxRetryBackoff"] = "00:00:01",
+        ["Fleet:Refetch:Policies:windows:PickupTimeout"] = "00:00:01",
+        ["Fleet:Refetch:Policies:windows:ResultsTimeout"] = "00:00:01",
+        ["Fleet:Refetch:Policies:windows:MaxAttempts"] = "1",
+        ["Fleet:Refetch:Policies:windows:RetryBackoff"] = "00:00:00",
+        ["Fleet:Refetch:Policies:darwin:PickupTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:macos14:PickupTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:macos15:PickupTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:darwin:ResultsTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:macos14:ResultsTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:macos15:ResultsTimeout"] = "00:10:00",
+    };
+
+    public static TestCluster Create(IDictionary<string, string?>? overrides = null, int silos = 1)
+    {
+        var settings = DefaultSettings();
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        settings[$"ConnectionStrings:{FleetSiloBuilderExtensions.ConnectionStringName}"] = TestStorage.ConnectionString;
+        var id = $"test-{Guid.NewGuid():N}"[..20];
+        var builder = new TestClusterBuilder((short)silos);
+        builder.Options.ClusterId = id;
+        builder.Options.ServiceId = id;
+        builder.Options.UseTestClusterMembership = false;
+        builder.ConfigureHostConfiguration(config => config.AddInMemoryCollection(settings));
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+
+        return builder.Build();
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.Services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.Warning));
+            siloBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
+            siloBuilder.AddFleetStorage(siloBuilder.Configuration);
+        }
+    }
+
+    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) =>
+            clientBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
+    }
+}
