@@ -4,7 +4,9 @@ namespace Fleet.Contracts;
 
 /// <summary>
 /// A host id is the machine's hardware UUID. Macs, osquery and MDM spell it in different cases, so the
-/// service keeps one canonical, upper-case form and refuses anything that could not be one.
+/// service keeps one canonical, upper-case form and refuses anything that could not be one: hex digits
+/// and dashes only, which covers RFC 4122 UUIDs, 40-hex legacy iOS UDIDs and Apple-silicon UDIDs, and
+/// refuses hostnames that osquery may send as <c>host_identifier</c>.
 /// </summary>
 public static class HostIds
 {
@@ -28,7 +30,7 @@ public static class HostIds
 
         foreach (var c in trimmed)
         {
-            if (!char.IsAsciiLetterOrDigit(c) && c != '-')
+            if (!char.IsAsciiHexDigit(c) && c != '-')
             {
                 return false;
             }

@@ -61,6 +61,9 @@ public static class HostIndex
     /// <summary>Number of shards. Changing it needs every shard rebuilt.</summary>
     public const int ShardCount = 16;
 
+    /// <summary>The platform word for hosts that never reported one, in counts and in filters alike.</summary>
+    public const string UnknownPlatform = "unknown";
+
     /// <summary>A stable (process-independent) shard for a canonical host id.</summary>
     public static int ShardOf(string hostId)
     {

@@ -1,4 +1,6 @@
 using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
+using Orleans.Clustering.AzureStorage;
 using Orleans.Configuration;
 
 namespace Fleet.Api.Hosting;
@@ -24,7 +26,7 @@ public sealed class ClusterClientOptions
     public TimeSpan ConnectRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
 }
 
-internal static class OrleansClientSetup
+internal static partial class OrleansClientSetup
 {
     public const string ConnectionStringName = "FleetStorage";
     public const string DevelopmentStorage = "UseDevelopmentStorage=true";
@@ -32,30 +34,52 @@ internal static class OrleansClientSetup
     public static string StorageConnectionString(this IConfiguration configuration) =>
         configuration.GetConnectionString(ConnectionStringName) is { Length: > 0 } value ? value : DevelopmentStorage;
 
-    /// <summary>An Orleans client that finds gateways through Azure Table membership and keeps retrying until one answers.</summary>
+    /// <summary>
+    /// An Orleans client that finds gateways through Azure Table membership and keeps retrying until one
+    /// answers. Every setting is read from the final configuration when the client starts, so hosts that
+    /// add configuration late (tests, environment-specific files) are honoured.
+    /// </summary>
     public static WebApplicationBuilder AddFleetOrleansClient(this WebApplicationBuilder builder)
     {
-        var options = builder.Configuration.GetSection(ClusterClientOptions.SectionName).Get<ClusterClientOptions>()
-            ?? new ClusterClientOptions();
-        var tables = new TableServiceClient(builder.Configuration.StorageConnectionString());
-        builder.Services.AddSingleton(tables);
+        var services = builder.Services;
+        services.AddOptions<ClusterClientOptions>().BindConfiguration(ClusterClientOptions.SectionName);
+        services.AddSingleton(sp => new TableServiceClient(sp.GetRequiredService<IConfiguration>().StorageConnectionString()));
         builder.UseOrleansClient(client =>
         {
-            client.Configure<ClusterOptions>(cluster =>
+            client.UseAzureStorageClustering((OptionsBuilder<AzureStorageGatewayOptions> gateway) =>
+                gateway.Configure<TableServiceClient>((options, tables) => options.TableServiceClient = tables));
+            client.Services.AddOptions<ClusterOptions>().Configure<IOptions<ClusterClientOptions>>((cluster, fleet) =>
             {
-                cluster.ClusterId = options.ClusterId;
-                cluster.ServiceId = options.ServiceId;
+                cluster.ClusterId = fleet.Value.ClusterId;
+                cluster.ServiceId = fleet.Value.ServiceId;
             });
-            client.UseAzureStorageClustering(clustering => clustering.TableServiceClient = tables);
-            client.Configure<GatewayOptions>(gateway => gateway.GatewayListRefreshPeriod = options.GatewayListRefreshPeriod);
-            client.Configure<ClientMessagingOptions>(messaging => messaging.ResponseTimeout = options.ResponseTimeout);
-            client.UseConnectionRetryFilter(async (_, cancellationToken) =>
-            {
-                await Task.Delay(options.ConnectRetryDelay, cancellationToken);
-                return true;
-            });
+            client.Services.AddOptions<GatewayOptions>().Configure<IOptions<ClusterClientOptions>>((gateway, fleet) =>
+                gateway.GatewayListRefreshPeriod = fleet.Value.GatewayListRefreshPeriod);
+            client.Services.AddOptions<ClientMessagingOptions>().Configure<IOptions<ClusterClientOptions>>((messaging, fleet) =>
+                messaging.ResponseTimeout = fleet.Value.ResponseTimeout);
+            client.Services.AddSingleton<IClientConnectionRetryFilter, RetryUntilConnected>();
         });
 
         return builder;
+    }
+
+    /// <summary>The Api may start before any silo; it keeps trying rather than failing its start-up.</summary>
+    private sealed partial class RetryUntilConnected(
+        IOptions<ClusterClientOptions> options,
+        ILogger<RetryUntilConnected> logger) : IClientConnectionRetryFilter
+    {
+        private int _attempts;
+
+        public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+        {
+            LogClusterUnreachable(++_attempts, options.Value.ClusterId, exception.Message);
+            await Task.Delay(options.Value.ConnectRetryDelay, cancellationToken);
+
+            return true;
+        }
+
+        [LoggerMessage(EventId = 310, Level = LogLevel.Warning,
+            Message = "Cluster {ClusterId} not reachable yet (attempt {Attempt}): {Error}; retrying")]
+        private partial void LogClusterUnreachable(int attempt, string clusterId, string error);
     }
 }

@@ -26,39 +26,39 @@ public static class HostsApi
         return hosts;
     }
 
-    private static async Task<Results<Ok<HostView>, NotFound<ProblemDetails>, BadRequest<ProblemDetails>>> GetAsync(
+    private static async Task<Results<Ok<HostView>, ProblemHttpResult>> GetAsync(
         [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
     {
         if (!HostIds.TryNormalize(hostId, out var id))
         {
-            return TypedResults.BadRequest(Problems.InvalidHostId(hostId));
+            return TypedResults.Problem(Problems.InvalidHostId(hostId));
         }
 
         var view = await grains.GetGrain<IHostGrain>(id).GetAsync();
 
-        return view is null ? TypedResults.NotFound(Problems.UnknownHost(id)) : TypedResults.Ok(view);
+        return view is null ? TypedResults.Problem(Problems.UnknownHost(id)) : TypedResults.Ok(view);
     }
 
-    private static async Task<Results<Accepted<RefetchView>, NotFound<ProblemDetails>, BadRequest<ProblemDetails>>> RefetchAsync(
+    private static async Task<Results<Accepted<RefetchView>, ProblemHttpResult>> RefetchAsync(
         [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
     {
         if (!HostIds.TryNormalize(hostId, out var id))
         {
-            return TypedResults.BadRequest(Problems.InvalidHostId(hostId));
+            return TypedResults.Problem(Problems.InvalidHostId(hostId));
         }
 
         var result = await grains.GetGrain<IHostGrain>(id).RequestRefetchAsync();
 
         return result.Outcome == RefetchOutcome.UnknownHost
-            ? TypedResults.NotFound(Problems.UnknownHost(id))
+            ? TypedResults.Problem(Problems.UnknownHost(id))
             : TypedResults.Accepted($"/api/v1/hosts/{id}", result.Refetch!);
     }
 
-    private static async Task<Results<Ok<HostListResponse>, BadRequest<ProblemDetails>>> ListAsync(
+    private static async Task<Results<Ok<HostListResponse>, ProblemHttpResult>> ListAsync(
         IGrainFactory grains,
         string? status,
         string? platform,
-        int? limit,
+        string? limit,
         string? cursor)
     {
         RefetchStatus? statusFilter = null;
@@ -66,7 +66,7 @@ public static class HostsApi
         {
             if (!StatusWords.TryParse(status, out var parsed))
             {
-                return TypedResults.BadRequest(Problems.Invalid("status", $"'{status}' is not one of {StatusWords.All}."));
+                return TypedResults.Problem(Problems.Invalid("status", $"'{status}' is not one of {StatusWords.All}."));
             }
 
             statusFilter = parsed;
@@ -74,19 +74,21 @@ public static class HostsApi
 
         if (platform is { Length: 0 or > 32 })
         {
-            return TypedResults.BadRequest(Problems.Invalid("platform", "must be 1 to 32 characters."));
+            return TypedResults.Problem(Problems.Invalid("platform", "must be 1 to 32 characters."));
         }
 
-        var pageSize = limit ?? DefaultPageSize;
-        if (pageSize is < 1 or > MaxPageSize)
+        var pageSize = DefaultPageSize;
+        if (limit is not null
+            && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out pageSize)
+                || pageSize is < 1 or > MaxPageSize))
         {
-            return TypedResults.BadRequest(Problems.Invalid("limit", $"must be between 1 and {MaxPageSize}."));
+            return TypedResults.Problem(Problems.Invalid("limit", $"must be between 1 and {MaxPageSize}."));
         }
 
         string? after = null;
         if (cursor is not null && !TryDecodeCursor(cursor, out after))
         {
-            return TypedResults.BadRequest(Problems.Invalid("cursor", "is not a cursor this API issued."));
+            return TypedResults.Problem(Problems.Invalid("cursor", "is not a cursor this API issued."));
         }
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
@@ -203,7 +205,7 @@ internal static class Problems
 
     public static ProblemDetails InvalidHostId(string value) => Invalid(
         "host_id",
-        $"'{Truncate(value)}' is not a hardware UUID (8 to {HostIds.MaxLength} letters, digits and dashes).");
+        $"'{Truncate(value)}' is not a hardware UUID (8 to {HostIds.MaxLength} hex digits and dashes).");
 
     public static ProblemDetails Invalid(string parameter, string message) => new()
     {

@@ -82,7 +82,7 @@ internal sealed partial class HostIndexShardGrain(
         foreach (var entry in _entries.Values)
         {
             byStatus[entry.Status] = byStatus.GetValueOrDefault(entry.Status) + 1;
-            var platform = entry.Platform ?? "unknown";
+            var platform = entry.Platform ?? HostIndex.UnknownPlatform;
             byPlatform[platform] = byPlatform.GetValueOrDefault(platform) + 1;
         }
 
@@ -91,7 +91,8 @@ internal sealed partial class HostIndexShardGrain(
 
     private static bool Matches(HostIndexEntry entry, HostQuery query) =>
         (query.Status is null || entry.Status == query.Status)
-        && (query.Platform is null || string.Equals(entry.Platform, query.Platform, StringComparison.OrdinalIgnoreCase));
+        && (query.Platform is null
+            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase));
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {

@@ -49,6 +49,9 @@ public static class FleetTestCluster
         builder.Options.ClusterId = id;
         builder.Options.ServiceId = id;
         builder.Options.UseTestClusterMembership = false;
+
+        // Real sockets: the in-memory Api connects through a gateway like the Api process does.
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         builder.ConfigureHostConfiguration(config => config.AddInMemoryCollection(settings));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();

@@ -1,0 +1,63 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Fleet.AgentSimulator;
+
+/// <summary>
+/// Drives one <see cref="SimulatedAgent"/> the way osquery drives itself: enroll, then check in
+/// every interval with jitter so that hosts do not move in step, fetching config now and then.
+/// </summary>
+[SuppressMessage("Security", "CA5394", Justification = "Jitter only spreads check-ins out; it is no secret.")]
+internal sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors)
+{
+    // osquery fetches config far less often than it reads distributed queries (60 s against 10 s by default).
+    private const int ConfigEveryTicks = 6;
+
+    private const double Jitter = 0.1;
+
+    /// <summary>Runs the agent until <paramref name="cancellationToken"/> fires; never throws.</summary>
+    public async Task RunAsync(SimulatedAgent agent, int number, CancellationToken cancellationToken)
+    {
+        var random = new Random(unchecked((options.Seed * 1_000_003) + number));
+        try
+        {
+            while (!agent.IsEnrolled && !await TryAsync(agent, agent.EnrollAsync, cancellationToken))
+            {
+                await Task.Delay(options.Interval, cancellationToken);
+            }
+
+            await Task.Delay(options.Interval * random.NextDouble(), cancellationToken);
+            for (var tick = 0; agent.Fault.Kind != FaultKind.Silent; tick++)
+            {
+                if (tick % ConfigEveryTicks == 0)
+                {
+                    await TryAsync(agent, agent.ConfigAsync, cancellationToken);
+                }
+
+                await TryAsync(agent, agent.CheckInAsync, cancellationToken);
+                var jitter = 1 - Jitter + (2 * Jitter * random.NextDouble());
+                await Task.Delay(options.Interval * jitter, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: Ctrl-C or the end of --duration.
+        }
+    }
+
+    private async Task<bool> TryAsync(
+        SimulatedAgent agent, Func<CancellationToken, Task> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await call(cancellationToken);
+
+            return true;
+        }
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            errors.Report(agent, exception);
+
+            return false;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace Fleet.AgentSimulator;
+
+/// <summary>
+/// A kind of simulated host: which rendered osquery-perf payloads it replays and which
+/// placeholder hostname those payloads carry.
+/// </summary>
+/// <param name="Name">The name used on the command line and in host names, e.g. <c>macos14</c>.</param>
+/// <param name="PayloadName">The payload file prefix under <c>test/payloads/osquery-perf/rendered/</c>.</param>
+/// <param name="PlaceholderHostname">The hostname the rendered payloads use in place of a real one.</param>
+public sealed record HostProfile(string Name, string PayloadName, string PlaceholderHostname)
+{
+    public static HostProfile MacOS14 { get; } = new("macos14", "macos_14.1.2", "test-mac-01");
+
+    public static HostProfile MacOS13 { get; } = new("macos13", "macos_13.6.2", "test-mac-01");
+
+    public static HostProfile Ubuntu { get; } = new("ubuntu", "ubuntu_22.04", "test-linux-01");
+
+    /// <summary>All profiles, in the order hosts are numbered.</summary>
+    public static IReadOnlyList<HostProfile> All { get; } = [MacOS14, MacOS13, Ubuntu];
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,174 @@
+using System.Globalization;
+
+namespace Fleet.AgentSimulator;
+
+/// <summary>The outcome of reading the command line: options to run with, help to show, or an error.</summary>
+internal sealed record ParseResult(SimulatorOptions? Options, bool ShowHelp, string? Error);
+
+/// <summary>Reads <see cref="SimulatorOptions"/> from the command line, falling back to the environment.</summary>
+internal static class OptionsParser
+{
+    // Timers and CancelAfter take at most about 49 days; no simulation needs to run that long.
+    private static readonly TimeSpan s_maxTime = TimeSpan.FromDays(30);
+
+    public static ParseResult Parse(IReadOnlyList<string> args, Func<string, string?> environment)
+    {
+        var api = environment(SimulatorOptions.ApiUrlVariable);
+        var secret = environment(SimulatorOptions.EnrollSecretVariable);
+        var counts = HostProfile.All.ToDictionary(profile => profile, _ => 0);
+        var faults = new List<(FaultMode Mode, int Count)>();
+        var interval = SimulatorOptions.DefaultInterval;
+        TimeSpan? duration = null;
+        var seed = SimulatorOptions.DefaultSeed;
+        var concurrency = SimulatorOptions.DefaultConcurrency;
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (args[i] is "-h" or "--help" or "-?")
+            {
+                return new ParseResult(null, ShowHelp: true, null);
+            }
+
+            var (name, value) = SplitOption(args[i]);
+            if (!name.StartsWith("--", StringComparison.Ordinal))
+            {
+                return Fail($"unexpected argument '{args[i]}'");
+            }
+
+            value ??= i + 1 < args.Count ? args[++i] : null;
+            if (value is null)
+            {
+                return Fail($"{name} needs a value");
+            }
+
+            switch (name)
+            {
+                case "--api":
+                    api = value;
+                    break;
+                case "--enroll-secret":
+                    secret = value;
+                    break;
+                case "--macos14" or "--macos13" or "--ubuntu" when TryParseCount(value, out var count):
+                    counts[HostProfile.All.Single(profile => name == "--" + profile.Name)] = count;
+                    break;
+                case "--interval" when TryParseTime(value, out interval) && interval > TimeSpan.Zero:
+                    break;
+                case "--duration" when TryParseTime(value, out var time) && time > TimeSpan.Zero:
+                    duration = time;
+                    break;
+                case "--fault" when TryParseFault(value, out var fault):
+                    faults.Add(fault);
+                    break;
+                case "--seed" when TryParseCount(value, out seed) && seed <= HostIdentity.MaxSeed:
+                    break;
+                case "--concurrency" when TryParseCount(value, out concurrency) && concurrency > 0:
+                    break;
+                default:
+                    return Fail(IsKnown(name) ? $"bad value for {name}: '{value}'" : $"unknown option {name}");
+            }
+        }
+
+        if (Validate(api, secret, counts, faults) is { } error)
+        {
+            return Fail(error);
+        }
+
+        var options = new SimulatorOptions
+        {
+            Api = new Uri(api!),
+            EnrollSecret = secret!,
+            Hosts = HostProfile.All.Select(profile => (profile, counts[profile])).ToList(),
+            Interval = interval,
+            Duration = duration,
+            Seed = seed,
+            Concurrency = concurrency,
+            Faults = faults,
+        };
+
+        return new ParseResult(options, ShowHelp: false, null);
+    }
+
+    /// <summary>
+    /// Reads a time such as <c>500ms</c>, <c>10s</c>, <c>5m</c> or <c>1h</c>; a bare number is seconds.
+    /// </summary>
+    public static bool TryParseTime(string text, out TimeSpan time)
+    {
+        var (number, unit) = text switch
+        {
+            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], TimeSpan.FromMilliseconds(1)),
+            _ when text.EndsWith('s') => (text[..^1], TimeSpan.FromSeconds(1)),
+            _ when text.EndsWith('m') => (text[..^1], TimeSpan.FromMinutes(1)),
+            _ when text.EndsWith('h') => (text[..^1], TimeSpan.FromHours(1)),
+            _ => (text, TimeSpan.FromSeconds(1)),
+        };
+        var style = NumberStyles.AllowDecimalPoint;
+        var parsed = double.TryParse(number, style, CultureInfo.InvariantCulture, out var value)
+            && value * unit.TotalDays <= s_maxTime.TotalDays;
+        time = parsed ? unit * value : TimeSpan.Zero;
+
+        return parsed;
+    }
+
+    /// <summary>Reads <c>silent:N</c>, <c>no-write:N</c>, <c>late:N:SECONDS</c> or <c>error:N</c>.</summary>
+    public static bool TryParseFault(string text, out (FaultMode Mode, int Count) fault)
+    {
+        fault = default;
+        var parts = text.Split(':');
+        if (parts.Length < 2 || !TryParseCount(parts[1], out var count) || count == 0)
+        {
+            return false;
+        }
+
+        var late = TimeSpan.Zero;
+        FaultMode? mode = (parts[0], parts.Length) switch
+        {
+            ("silent", 2) => FaultMode.Silent,
+            ("no-write", 2) => FaultMode.NoWrite,
+            ("error", 2) => FaultMode.Error,
+            ("late", 3) when TryParseTime(parts[2], out late) => FaultMode.Late(late),
+            _ => null,
+        };
+        fault = mode is null ? default : (mode, count);
+
+        return mode is not null;
+    }
+
+    private static string? Validate(
+        string? api, string? secret, Dictionary<HostProfile, int> counts, List<(FaultMode Mode, int Count)> faults)
+    {
+        var hosts = counts.Values.Sum(count => (long)count);
+        var faulty = faults.Sum(fault => (long)fault.Count);
+
+        return (api, secret) switch
+        {
+            (null or "", _) => $"no Api address: give --api or set {SimulatorOptions.ApiUrlVariable}",
+            _ when !Uri.TryCreate(api, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+                => $"--api must be an absolute http or https address, not '{api}'",
+            (_, null or "") =>
+                $"no enroll secret: give --enroll-secret or set {SimulatorOptions.EnrollSecretVariable}",
+            _ when hosts == 0 => "no hosts: give --macos14, --macos13 or --ubuntu a count above 0",
+            _ when hosts > HostIdentity.MaxNumber => $"at most {HostIdentity.MaxNumber} hosts, not {hosts}",
+            _ when faulty > hosts => $"--fault asks for {faulty} faulty hosts but there are only {hosts}",
+            _ => null,
+        };
+    }
+
+    private static (string Name, string? Value) SplitOption(string arg)
+    {
+        var equals = arg.IndexOf('=', StringComparison.Ordinal);
+
+        return arg.StartsWith("--", StringComparison.Ordinal) && equals > 0
+            ? (arg[..equals], arg[(equals + 1)..])
+            : (arg, null);
+    }
+
+    private static bool IsKnown(string name) => name
+        is "--api" or "--enroll-secret" or "--macos14" or "--macos13" or "--ubuntu"
+        or "--interval" or "--duration" or "--fault" or "--seed" or "--concurrency";
+
+    private static bool TryParseCount(string text, out int count) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out count);
+
+    private static ParseResult Fail(string error) => new(null, ShowHelp: false, error);
+}

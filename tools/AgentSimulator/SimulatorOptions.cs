@@ -1,0 +1,82 @@
+namespace Fleet.AgentSimulator;
+
+/// <summary>What to simulate and against which Api; filled from the command line and the environment.</summary>
+internal sealed class SimulatorOptions
+{
+    /// <summary>Environment variable read when <c>--api</c> is not given.</summary>
+    public const string ApiUrlVariable = "FLEET_API_URL";
+
+    /// <summary>Environment variable read when <c>--enroll-secret</c> is not given.</summary>
+    public const string EnrollSecretVariable = "FLEET_ENROLL_SECRET";
+
+    public const int DefaultSeed = 1;
+
+    public const int DefaultConcurrency = 64;
+
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>A request to the Api that takes longer than this counts as an error.</summary>
+    public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The Api's base address.</summary>
+    public required Uri Api { get; init; }
+
+    /// <summary>The osquery enroll secret every host sends.</summary>
+    public required string EnrollSecret { get; init; }
+
+    /// <summary>How many hosts of each profile, in <see cref="HostProfile.All"/> order.</summary>
+    public required IReadOnlyList<(HostProfile Profile, int Count)> Hosts { get; init; }
+
+    /// <summary>Time between one host's check-ins, before jitter.</summary>
+    public TimeSpan Interval { get; init; } = DefaultInterval;
+
+    /// <summary>When to stop on its own; <see langword="null"/> runs until Ctrl-C.</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>Makes host identities and jitter repeatable from run to run.</summary>
+    public int Seed { get; init; } = DefaultSeed;
+
+    /// <summary>Most connections open to the Api at once.</summary>
+    public int Concurrency { get; init; } = DefaultConcurrency;
+
+    /// <summary>Faults to hand out, each to a number of hosts taken from the end of the host list.</summary>
+    public IReadOnlyList<(FaultMode Mode, int Count)> Faults { get; init; } = [];
+
+    public int HostCount => Hosts.Sum(host => host.Count);
+
+    public const string Usage = """
+        Simulates osquery agents against the Fleet.Orleans Api, replaying real osquery request bodies.
+
+        Usage:
+          dotnet run --project tools/AgentSimulator -- --api <url> --enroll-secret <secret>
+              [--macos14 N] [--macos13 N] [--ubuntu N] [--interval 10s] [--duration 5m]
+              [--fault <kind>:N[:SECONDS]]... [--seed 1] [--concurrency 64]
+
+        Options:
+          --api <url>              Api base address, e.g. http://127.0.0.1:5080. Default: $FLEET_API_URL.
+          --enroll-secret <secret> osquery enroll secret. Default: $FLEET_ENROLL_SECRET.
+          --macos14 <N>            Hosts replaying macOS 14.1.2 (23B92) payloads. Default 0.
+          --macos13 <N>            Hosts replaying macOS 13.6.2 (22G320) payloads. Default 0.
+          --ubuntu <N>             Hosts replaying Ubuntu 22.04 payloads. Default 0.
+          --interval <time>        Time between one host's check-ins, with +/-10% jitter. Default 10s.
+                                   Config is fetched every 6th check-in.
+          --duration <time>        Stop after this long. Default: run until Ctrl-C.
+          --fault <spec>           Give a fault to N hosts, taken from the end of the host list
+                                   (repeatable; later --fault options take hosts further forward):
+                                     silent:N          enroll, then never check in again
+                                     no-write:N        read distributed queries, never write
+                                     late:N:SECONDS    write results SECONDS after the read
+                                     error:N           write fleet_detail_query_os_version with
+                                                       status 1 "no such table: os_version"
+          --seed <n>               Host UUIDs, serials and jitter derive from it (0-99999999). Default 1.
+          --concurrency <n>        Most connections open to the Api at once. Default 64.
+          -h, --help               Show this help.
+
+        Times are a number with an optional unit: 500ms, 10s, 5m, 1h (no unit means seconds).
+        Hosts are numbered from 1: macos14 first, then macos13, then ubuntu. Host N gets
+        UUID <seed, 8 digits>-0000-4000-8000-<N, 12 digits>, serial SIM<seed mod 1000, 3 digits><N, 6 digits>
+        and hostname sim-<profile>-<N, 4 digits>, e.g. 00000001-0000-4000-8000-000000000007, SIM001000007,
+        sim-macos14-0007. The host table printed at start shows each host's fault.
+        Prints a status line every 10 s, and totals on Ctrl-C or at the end of --duration.
+        """;
+}
