@@ -1,4 +1,5 @@
 using Fleet.Api.Agents;
+using Fleet.Api.Diagnostics;
 using Fleet.Api.Hosting;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
@@ -24,6 +25,7 @@ app.MapFleetHealth();
 app.MapHostsApi();
 app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");
+app.MapBenchmarkBaseline();
 
 app.Run();
 

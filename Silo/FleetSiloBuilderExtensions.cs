@@ -56,6 +56,10 @@ public static class FleetSiloBuilderExtensions
             clustering.TableServiceClient = new TableServiceClient(configuration.StorageConnectionString()));
         silo.AddFleetStorage(configuration);
         silo.AddDashboard();
+        if (options.CollectionAge is { } age)
+        {
+            silo.Configure<GrainCollectionOptions>(collection => collection.CollectionAge = age);
+        }
 
         return silo;
     }
@@ -77,4 +81,7 @@ public sealed class FleetSiloOptions
 
     /// <summary>Port Orleans clients (the Api) connect to.</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>How long an idle grain stays in memory; unset keeps Orleans' default (15 minutes).</summary>
+    public TimeSpan? CollectionAge { get; set; }
 }

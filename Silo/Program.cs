@@ -1,4 +1,4 @@
-using Fleet.Grains.Diagnostics;
+using Fleet.Silo.Diagnostics;
 using Orleans.Dashboard;
 
 namespace Fleet.Silo;
@@ -22,7 +22,7 @@ public static class SiloProgram
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapGet("/", () => Results.Redirect("/dashboard"));
         app.MapGet("/healthz", () => Results.Ok(new { status = "alive" }));
-        app.MapGet("/debug/storage-writes", (FleetMetrics metrics) => Results.Ok(metrics.StorageWriteTotals()));
+        app.MapSiloDiagnostics();
 
         app.Run();
     }
