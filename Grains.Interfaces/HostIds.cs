@@ -28,12 +28,22 @@ public static class HostIds
             return false;
         }
 
+        var digits = 0;
         foreach (var c in trimmed)
         {
-            if (!char.IsAsciiHexDigit(c) && c != '-')
+            if (char.IsAsciiHexDigit(c))
+            {
+                digits++;
+            }
+            else if (c != '-')
             {
                 return false;
             }
+        }
+
+        if (digits < 8)
+        {
+            return false;
         }
 
         hostId = trimmed.ToUpperInvariant();

@@ -24,7 +24,10 @@ public sealed record Transition(
     [property: Id(3)] RefetchStatus To,
     [property: Id(4)] Reason? Reason);
 
-/// <summary>Everything an operator sees of one host.</summary>
+/// <summary>
+/// Everything an operator sees of one host. <see cref="Revision"/> grows by one with every change written
+/// to storage, so a client can tell whether anything was stored between two reads.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.host-view")]
 public sealed record HostView(
     [property: Id(0)] string HostId,
@@ -33,7 +36,8 @@ public sealed record HostView(
     [property: Id(3)] DateTimeOffset? LastSeenAt,
     [property: Id(4)] DateTimeOffset? DetailUpdatedAt,
     [property: Id(5)] RefetchView? Refetch,
-    [property: Id(6)] IReadOnlyList<Transition> Transitions);
+    [property: Id(6)] IReadOnlyList<Transition> Transitions,
+    [property: Id(7)] long Revision);
 
 /// <summary>How a refetch request was taken.</summary>
 [GenerateSerializer, Alias("fleet.refetch-outcome")]

@@ -74,7 +74,11 @@ internal static class OsqueryMessages
         }
 
         // osquery's host_identifier may be a hostname; the hardware UUID identifies the machine.
-        var uuid = tables.GetValueOrDefault("system_info")?.GetValueOrDefault("uuid") ?? OptionalString(root, "host_identifier");
+        // Some VMs and containers report an empty system_info.uuid; then the host_identifier must do.
+        var uuid = tables.GetValueOrDefault("system_info")?.GetValueOrDefault("uuid") is { Length: > 0 } hardware
+            && !string.IsNullOrWhiteSpace(hardware)
+            ? hardware
+            : OptionalString(root, "host_identifier");
         if (!HostIds.TryNormalize(uuid, out var hostId))
         {
             return Parsed<EnrollMessage>.Fail(

@@ -28,7 +28,8 @@ internal sealed partial class HostGrain(
     private IGrainTimer? _deadlineTimer;
     private IGrainReminder? _reminder;
 
-    // True while last-seen or detail times changed in memory but not in storage.
+    // True while state changed in memory but not in storage: last-seen and detail times, or the
+    // transient Verifying status. The next real write, or deactivation, carries it.
     private bool _unsavedCheckIn;
 
     private HostState State => store.State;
@@ -167,7 +168,8 @@ internal sealed partial class HostGrain(
             State.LastSeenAt,
             State.DetailUpdatedAt,
             State.Refetch?.ToView(HostId),
-            [.. State.Transitions]);
+            [.. State.Transitions],
+            State.Revision);
 
         return Task.FromResult<HostView?>(view);
     }
@@ -223,9 +225,14 @@ internal sealed partial class HostGrain(
             }
         }
 
-        if (step.Changed || alsoPersistIf)
+        if ((step.Changed && step.MustPersist) || alsoPersistIf)
         {
             await PersistAsync();
+        }
+        else if (step.Changed)
+        {
+            _unsavedCheckIn = true;
+            PublishToIndex();
         }
 
         if (step.Changed)

@@ -36,10 +36,18 @@ public enum DeadlineAction
     Disarm,
 }
 
-/// <summary>The result of applying one event: the new record, the transition (if the status moved) and the deadline work.</summary>
-public sealed record RefetchStep(RefetchRecord? Refetch, bool Changed, Transition? Transition, DeadlineAction Deadline)
+/// <summary>
+/// The result of applying one event: the new record, the transition (if the status moved), the deadline
+/// work, and whether the change must reach storage before it is acknowledged.
+/// </summary>
+public sealed record RefetchStep(
+    RefetchRecord? Refetch,
+    bool Changed,
+    Transition? Transition,
+    DeadlineAction Deadline,
+    bool MustPersist = true)
 {
-    public static RefetchStep Unchanged(RefetchRecord? refetch) => new(refetch, false, null, DeadlineAction.None);
+    public static RefetchStep Unchanged(RefetchRecord? refetch) => new(refetch, false, null, DeadlineAction.None, false);
 }
 
 /// <summary>
@@ -95,7 +103,10 @@ public static class RefetchMachine
             Deadline = now + policy.ResultsTimeout + policy.BackoffFor(current.Attempt),
         };
 
-        return Move(current.Status, next, now, DeadlineAction.Arm);
+        // Verifying is transient: it rides along with the next real write. If the silo dies first, the
+        // stored Pending (with its earlier deadline and its reminder) stands, and the agent's next read
+        // hands the queries out again. That saves one storage write in every refetch.
+        return Move(current.Status, next, now, DeadlineAction.Arm) with { MustPersist = false };
     }
 
     private static RefetchStep OnResults(
@@ -109,7 +120,11 @@ public static class RefetchMachine
 
         if (results.Failure is { } failure)
         {
-            return FailAttempt(current, failure, policy, now);
+            // Only the attempt whose queries are out can fail. A Pending refetch that already handed out
+            // queries is waiting for a retry's read; an error now is a resend of one already counted.
+            return current.Status == RefetchStatus.Verifying
+                ? FailAttempt(current, failure, policy, now)
+                : RefetchStep.Unchanged(current);
         }
 
         if (!results.Complete)

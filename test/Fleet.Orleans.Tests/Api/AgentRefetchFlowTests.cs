@@ -173,6 +173,39 @@ public sealed class AgentRefetchFlowTests(ClusterFixture fixture)
         Assert.Equal(2, Int(host["refetch"], "attempt"));
     }
 
+    [Fact]
+    public async Task Refetch_WhenAgentReEnrollsWhilePending_TheNewNodeKeyCompletesTheSameEpoch()
+    {
+        var agent = await TestAgent.EnrollAsync(fixture.AgentClient(), AgentProfile.MacOs14);
+        using var http = fixture.OperatorClient();
+        using var requestedResponse = await http.RefetchAsync(agent.HostId);
+        var requested = await ExpectStatusAsync(requestedResponse, HttpStatusCode.Accepted, $"refetch of {agent.HostId}");
+
+        await agent.EnrollAsync();
+        var handedOut = await agent.CheckInAsync();
+        var host = await http.GetHostAsync(agent.HostId);
+
+        Assert.True(handedOut > 0, $"host {agent.HostId}: the re-enrolled agent was handed no queries");
+        Assert.True(
+            Text(host["refetch"], "status") == "verified",
+            $"host {agent.HostId}: expected verified after re-enrolling, got {Show(host["refetch"])}");
+        Assert.Equal(Int(requested, "epoch"), Int(host["refetch"], "epoch"));
+    }
+
+    [Fact]
+    public async Task Read_AfterTheRefetchVerified_HandsOutNoQueries()
+    {
+        var agent = await TestAgent.EnrollAsync(fixture.AgentClient(), AgentProfile.MacOs14);
+        using var http = fixture.OperatorClient();
+        (await http.RefetchAsync(agent.HostId)).Dispose();
+        Assert.True(await agent.CheckInAsync() > 0, $"host {agent.HostId}: no queries handed out for the refetch");
+
+        var queries = await agent.ReadAsync();
+
+        Assert.True(queries.Count == 0, $"host {agent.HostId}: verified host was handed {string.Join(", ", queries)}");
+        Assert.Equal("verified", Text((await http.GetHostAsync(agent.HostId))["refetch"], "status"));
+    }
+
     private static void ExpectAgentErrorReason(JsonNode refetch, string message, string hostId)
     {
         var reason = refetch["reason"];

@@ -80,6 +80,32 @@ public sealed class HostDetailApiTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Get_AfterManyRefetches_KeepsOnlyTheLatestFiftyTransitions()
+    {
+        var agent = await TestAgent.EnrollAsync(fixture.AgentClient(), AgentProfile.MacOs14);
+        using var http = fixture.OperatorClient();
+
+        // Each refetch adds three transitions (to pending, verifying, verified): 17 of them add 51.
+        for (var epoch = 1; epoch <= 17; epoch++)
+        {
+            (await http.RefetchAsync(agent.HostId)).Dispose();
+            Assert.True(await agent.CheckInAsync() > 0, $"host {agent.HostId}: no queries handed out for epoch {epoch}");
+        }
+
+        var host = await http.GetHostAsync(agent.HostId);
+
+        var transitions = host["transitions"]!.AsArray();
+        Assert.Equal(50, transitions.Count);
+        var (first, last) = (transitions[0], transitions[^1]);
+        Assert.True(
+            Int(first, "epoch") == 1 && Text(first, "from") == "pending" && Text(first, "to") == "verifying",
+            $"host {agent.HostId}: expected the oldest kept transition to be epoch 1 pending -> verifying, got {Show(first)}");
+        Assert.True(
+            Int(last, "epoch") == 17 && Text(last, "to") == "verified",
+            $"host {agent.HostId}: expected the newest transition to be epoch 17 -> verified, got {Show(last)}");
+    }
+
+    [Fact]
     public async Task Get_WithObserverToken_Returns200()
     {
         var agent = await TestAgent.EnrollAsync(fixture.AgentClient(), AgentProfile.MacOs13);
@@ -124,6 +150,24 @@ public sealed class HostDetailApiTests(ClusterFixture fixture)
         using var response = await http.GetAsync($"/api/v1/hosts/{rawId}", TestAborted);
 
         await ExpectInvalidParameterAsync(response, "host_id", $"GET host '{rawId}'");
+    }
+
+    [Theory]
+    [InlineData("GET", "/api/v1/nothing-here")]
+    [InlineData("GET", "/api/v1/hosts/00000000-0000-4000-8000-000000000001/nothing-here")]
+    [InlineData("DELETE", "/api/v1/hosts/00000000-0000-4000-8000-000000000001")]
+    public async Task Request_ToNoOperatorEndpoint_ReturnsProblemJson(string method, string path)
+    {
+        using var http = fixture.OperatorClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+
+        using var response = await http.SendAsync(request, TestAborted);
+
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        Assert.True(
+            response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed,
+            $"{method} {path}: expected 404 or 405, got {(int)response.StatusCode}");
+        Assert.True(mediaType == ProblemJson, $"{method} {path}: expected Content-Type {ProblemJson}, got '{mediaType}'");
     }
 
     [Fact]

@@ -94,6 +94,21 @@ public sealed class OsqueryProtocolTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Enroll_WithEmptySystemInfoUuidAndAUuidHostIdentifier_EnrollsByTheHostIdentifier()
+    {
+        // Some VMs and containers cannot read their hardware UUID; osquery then reports it empty.
+        var identity = TestHostIdentity.New();
+        var body = EnrollBody(AgentProfile.Ubuntu, identity);
+        body["host_details"]!["system_info"]!["uuid"] = string.Empty;
+        using var http = fixture.AgentClient();
+
+        using var response = await http.PostJsonAsync("/api/osquery/enroll", body.ToJsonString());
+
+        var enrolled = await ExpectStatusAsync(response, HttpStatusCode.OK, $"enroll of {identity.Uuid} with an empty uuid");
+        Assert.StartsWith(identity.Uuid + ":", Text(enrolled, "node_key"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Enroll_WithOnlyAUuidHostIdentifier_EnrollsThatHost()
     {
         var identity = TestHostIdentity.New();
@@ -298,6 +313,20 @@ public sealed class OsqueryProtocolTests(ClusterFixture fixture)
         using var response = await http.PostJsonAsync(WritePath, body.ToJsonString());
 
         await ExpectBadAgentRequestAsync(response, $"host {agent.HostId}: write of more than 1 MiB");
+    }
+
+    [Fact]
+    public async Task Endpoint_WithJsonNestedDeeperThanSixteen_Returns400NotNodeInvalid()
+    {
+        var deep = new string('[', 40) + new string(']', 40);
+        using var http = fixture.AgentClient();
+
+        foreach (var endpoint in s_endpoints)
+        {
+            using var response = await http.PostJsonAsync($"/api/osquery/{endpoint}", $"{{\"node_key\": {deep}}}");
+
+            await ExpectBadAgentRequestAsync(response, $"{endpoint} with JSON nested 40 deep");
+        }
     }
 
     [Fact]

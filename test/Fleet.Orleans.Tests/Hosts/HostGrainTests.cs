@@ -1,7 +1,5 @@
 using Fleet.Contracts;
-using Fleet.Grains.Diagnostics;
 using Fleet.Tests.Infrastructure;
-using Orleans.TestingHost;
 
 namespace Fleet.Tests.Hosts;
 
@@ -153,8 +151,7 @@ public sealed class HostGrainTests(ClusterFixture fixture)
         await host.RequestRefetchAsync();
         await host.ReadAsync(secret);
         await host.WriteAsync(secret, Answers(s_required));
-        var metrics = Metrics();
-        var before = metrics.StorageWriteTotals();
+        var before = (await host.GetAsync())!.Revision;
 
         for (var i = 0; i < 20; i++)
         {
@@ -164,14 +161,30 @@ public sealed class HostGrainTests(ClusterFixture fixture)
             Assert.True(await host.WriteAsync(secret, Answers(s_required)));
         }
 
-        var after = metrics.StorageWriteTotals();
-        Assert.True(
-            before["grain_state"] == after["grain_state"] && before["reminder"] == after["reminder"],
-            $"host {hostId}: 80 no-op check-ins wrote state {after["grain_state"] - before["grain_state"]} and reminders {after["reminder"] - before["reminder"]} times");
+        var after = (await host.GetAsync())!;
+        Assert.True(before == after.Revision, $"host {hostId}: 80 no-op check-ins wrote its state {after.Revision - before} times");
+        Assert.True(after.LastSeenAt > after.Refetch!.CompletedAt, $"host {hostId}: last-seen time not kept in memory");
     }
 
-    private FleetMetrics Metrics() =>
-        ((InProcessSiloHandle)fixture.Cluster.Silos[0]).SiloHost.Services.GetRequiredService<FleetMetrics>();
+    [Fact]
+    public async Task RefetchCycle_WritesStateOnlyAtRequestAndCompletion()
+    {
+        var host = NewHost(out var hostId);
+        var secret = Secret(await host.EnrollAsync(new EnrollRequest(s_mac14)));
+        var enrolled = (await host.GetAsync())!.Revision;
+
+        await host.RequestRefetchAsync();
+        var requested = (await host.GetAsync())!.Revision;
+        await host.ReadAsync(secret);
+        var handedOut = (await host.GetAsync())!;
+        await host.WriteAsync(secret, Answers(s_required));
+        var verified = (await host.GetAsync())!.Revision;
+
+        Assert.Equal(enrolled + 1, requested);
+        Assert.True(handedOut.Revision == requested && handedOut.Refetch!.Status == RefetchStatus.Verifying,
+            $"host {hostId}: hand-out should change memory only (revision {handedOut.Revision}, status {handedOut.Refetch!.Status})");
+        Assert.Equal(requested + 1, verified);
+    }
 
     internal static async Task<HostView> WaitForTerminalAsync(IHostGrain host, TimeSpan timeout)
     {

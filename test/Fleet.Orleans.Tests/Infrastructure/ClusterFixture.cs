@@ -15,6 +15,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         await Cluster.DeployAsync();
         Api = new ApiFactory(Cluster);
+
+        // Start the in-memory Api once, here: its start-up is not thread-safe across test classes, and a
+        // harness that cannot reach the cluster should fail now rather than hang every test.
+        await Task.Run(() => Api.Server).WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     public async ValueTask DisposeAsync()

@@ -30,6 +30,7 @@ public sealed class RefetchMachineTests
         var step = Apply(null, new RefetchEvent.Requested());
 
         Assert.True(step.Changed);
+        Assert.True(step.MustPersist);
         Assert.Equal(DeadlineAction.Arm, step.Deadline);
         var refetch = step.Refetch!;
         Assert.Equal(1, refetch.Epoch);
@@ -80,6 +81,7 @@ public sealed class RefetchMachineTests
         Assert.Equal(_clock.GetUtcNow(), step.Refetch.HandedOutAt);
         Assert.Equal(_clock.GetUtcNow() + s_policy.ResultsTimeout, step.Refetch.Deadline);
         Assert.Equal(DeadlineAction.Arm, step.Deadline);
+        Assert.False(step.MustPersist, "the transient verifying state should ride along with the next write");
     }
 
     [Fact]
@@ -156,6 +158,19 @@ public sealed class RefetchMachineTests
         Assert.Equal(RefetchStatus.Failed, step.Refetch!.Status);
         Assert.Equal(failure, step.Refetch.Reason);
         Assert.Equal(DeadlineAction.Disarm, step.Deadline);
+    }
+
+    [Fact]
+    public void Results_WithQueryErrorResentAfterTheRetry_DoNotCountASecondAttempt()
+    {
+        var verifying = Apply(Requested(), new RefetchEvent.QueriesHandedOut()).Refetch!;
+        var failure = new Reason(ReasonCodes.AgentError, "no such table: os_version");
+        var retried = Apply(verifying, new RefetchEvent.ResultsReceived(false, failure)).Refetch!;
+
+        var step = Apply(retried, new RefetchEvent.ResultsReceived(false, failure));
+
+        Assert.False(step.Changed);
+        Assert.Equal(2, step.Refetch!.Attempt);
     }
 
     [Fact]

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Fleet.Bench;
+
+/// <summary>A hard invariant the short mode fails on (never a speed).</summary>
+internal sealed record InvariantCheck(string Name, bool Passed, string Detail);
+
+/// <summary>What every scenario shares: the product, the HTTP pools, the payloads and the run's clock.</summary>
+internal sealed class BenchContext(BenchOptions options, Product product, FleetHttp http, Payloads payloads)
+{
+    private const string ReadPath = "api/osquery/distributed/read";
+    private const string WritePath = "api/osquery/distributed/write";
+
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public BenchOptions Options => options;
+
+    public BenchProfile Profile => options.Profile;
+
+    public Product Product => product;
+
+    public FleetHttp Http => http;
+
+    public Payloads Payloads => payloads;
+
+    public List<InvariantCheck> Invariants { get; } = [];
+
+    /// <summary>Load averages seen when each scenario started.</summary>
+    public Dictionary<string, string> LoadAtStart { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The scale scenario's hosts (enrolled, one completed refetch each), reused by later scenarios.</summary>
+    public List<SimHost> Fleet { get; } = [];
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    public CpuMeter Cpu => new(() =>
+    {
+        var pids = new Dictionary<string, int>(StringComparer.Ordinal) { ["generator"] = Environment.ProcessId };
+        if (product.Silo is { } silo)
+        {
+            pids["silo"] = silo.Pid;
+        }
+
+        if (product.Api is { } api)
+        {
+            pids["api"] = api.Pid;
+        }
+
+        if (options.AzuritePid is { } azurite)
+        {
+            pids["azurite"] = azurite;
+        }
+
+        return pids;
+    });
+
+    public void Log(string message) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{_clock.Elapsed:mm\\:ss}] {message}"));
+
+    /// <summary>
+    /// Waits (at most five minutes) while other work keeps the 1-minute load above 1.5, so a scenario starts
+    /// on as quiet a machine as it will get; records the load it started at either way.
+    /// </summary>
+    public async Task WaitForQuietAsync(string scenario, CancellationToken cancellationToken)
+    {
+        var waited = Stopwatch.StartNew();
+        while (MachineInfo.LoadAverage1() > 1.5 && waited.Elapsed < TimeSpan.FromMinutes(5) && !options.IsShort)
+        {
+            if (waited.Elapsed < TimeSpan.FromSeconds(1))
+            {
+                Log($"load average {MachineInfo.LoadAverage()} is above 1.5; waiting up to 5 minutes before {scenario}");
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+
+        var load = MachineInfo.LoadAverage();
+        LoadAtStart[scenario] = waited.Elapsed > TimeSpan.FromSeconds(1)
+            ? string.Create(CultureInfo.InvariantCulture, $"{load} (after waiting {waited.Elapsed.TotalSeconds:0} s)")
+            : load;
+        Log($"{scenario}: load average {LoadAtStart[scenario]}");
+    }
+
+    public Task<bool> NoOpReadAsync(SimHost host, CancellationToken cancellationToken) =>
+        http.NoOpReadAsync(ReadPath, host, cancellationToken);
+
+    /// <summary>Enrolls the hosts; a host that fails is tried twice more. Throws if any still fails.</summary>
+    public async Task<LoadStats> EnrollAsync(List<SimHost> hosts, int concurrency, CancellationToken cancellationToken)
+    {
+        var stats = await ClosedLoop.RunAsync(
+            "enroll",
+            concurrency,
+            TimeSpan.FromMinutes(20),
+            hosts.Count,
+            (i, ct) => EnrollWithRetryAsync(hosts[(int)i], ct),
+            cancellationToken);
+        if (stats.Errors > 0)
+        {
+            throw new InvalidOperationException($"{stats.Errors} of {hosts.Count} hosts could not enroll; see {product.Api!.LogPath}");
+        }
+
+        return stats;
+    }
+
+    /// <summary>
+    /// One full refetch cycle: the operator requests a refetch, the agent reads (and gets the detail
+    /// queries), then writes the real results, which verifies the host.
+    /// </summary>
+    public async Task<bool> CycleAsync(SimHost host, CancellationToken cancellationToken)
+    {
+        if (await http.RefetchAsync(host.Uuid, cancellationToken) is null)
+        {
+            return false;
+        }
+
+        var (readStatus, queries) = await http.PostAgentAsync(ReadPath, host.ReadBody, cancellationToken);
+        if (readStatus != 200 || !Encoding.UTF8.GetString(queries).Contains("fleet_detail_query_system_info", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var (writeStatus, _) = await http.PostAgentAsync(WritePath, payloads.WriteBody(host), cancellationToken);
+
+        return writeStatus == 200;
+    }
+
+    /// <summary>Cycles every host once; a failed cycle is retried once (the second try starts a fresh cycle).</summary>
+    public Task<LoadStats> CycleAllAsync(string name, List<SimHost> hosts, int concurrency, CancellationToken cancellationToken) =>
+        ClosedLoop.RunAsync(
+            name,
+            concurrency,
+            TimeSpan.FromMinutes(20),
+            hosts.Count,
+            async (i, ct) => await CycleAsync(hosts[(int)i], ct) || await CycleAsync(hosts[(int)i], ct),
+            cancellationToken);
+
+    /// <summary>One no-op check-in per host, so every host is an active grain.</summary>
+    public Task<LoadStats> ActivateAsync(IReadOnlyList<SimHost> hosts, int concurrency, CancellationToken cancellationToken) =>
+        ClosedLoop.RunAsync(
+            "activate",
+            concurrency,
+            TimeSpan.FromMinutes(10),
+            hosts.Count,
+            (i, ct) => NoOpReadAsync(hosts[(int)i], ct),
+            cancellationToken);
+
+    /// <summary>Polls the summary until <paramref name="status"/> reaches <paramref name="expected"/> hosts or the wait ends.</summary>
+    public async Task<int> WaitForStatusCountAsync(string status, int expected, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var count = 0;
+        while (clock.Elapsed < wait)
+        {
+            count = (await http.SummaryAsync(cancellationToken)).GetValueOrDefault(status);
+            if (count >= expected)
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
+        return count;
+    }
+
+    private async Task<bool> EnrollWithRetryAsync(SimHost host, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            try
+            {
+                if (await http.EnrollAsync(host, payloads.EnrollBody(host, product.EnrollSecret), cancellationToken))
+                {
+                    return true;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
+        return false;
+    }
+}

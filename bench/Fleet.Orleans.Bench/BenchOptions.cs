@@ -1,0 +1,164 @@
+namespace Fleet.Bench;
+
+/// <summary>Sizes and durations of one run. <see cref="Short"/> is the CI form; <see cref="Full"/> writes the docs.</summary>
+internal sealed record BenchProfile
+{
+    public required string Name { get; init; }
+
+    /// <summary>Hosts enrolled for the check-in throughput scenario.</summary>
+    public required int CheckInHosts { get; init; }
+
+    /// <summary>Length of each measured throughput phase; baseline and real phases alternate twice.</summary>
+    public required TimeSpan PhaseDuration { get; init; }
+
+    /// <summary>Concurrent requests (and connections) of the closed-loop phases.</summary>
+    public required int Concurrency { get; init; }
+
+    /// <summary>Hosts taken through one full refetch cycle each.</summary>
+    public required int CycleHosts { get; init; }
+
+    /// <summary>How long Azurite's raw single-entity write rate is measured.</summary>
+    public required TimeSpan RawWriteDuration { get; init; }
+
+    /// <summary>Fleet sizes of the scale and memory scenario; empty skips it.</summary>
+    public required IReadOnlyList<int> ScaleSizes { get; init; }
+
+    /// <summary>Silent hosts refetched at once in the deadline scenario.</summary>
+    public required int DeadlineHosts { get; init; }
+
+    /// <summary>Whether the deadline scenario also runs a round with a silo crash and restart in the middle.</summary>
+    public required bool DeadlineRestartRound { get; init; }
+
+    /// <summary>Fleet sizes probed by the steady-fleet scenario; empty skips it.</summary>
+    public required IReadOnlyList<int> SteadyProbeSizes { get; init; }
+
+    public required TimeSpan SteadyProbeDuration { get; init; }
+
+    /// <summary>The window a steady-fleet size must hold (the issue asks for 5 minutes).</summary>
+    public required TimeSpan SteadyHoldDuration { get; init; }
+
+    /// <summary>Refetch settings given to the silo: the deadline scenario waits one pickup timeout.</summary>
+    public required TimeSpan PickupTimeout { get; init; }
+
+    public required TimeSpan ReminderPeriod { get; init; }
+
+    public required TimeSpan CollectionAge { get; init; }
+
+    /// <summary>Longest wait for idle grains to be collected in the scale scenario.</summary>
+    public required TimeSpan IdleCollectionWait { get; init; }
+
+    public static BenchProfile Short { get; } = new()
+    {
+        Name = "short",
+        CheckInHosts = 200,
+        PhaseDuration = TimeSpan.FromSeconds(4),
+        Concurrency = 32,
+        CycleHosts = 300,
+        RawWriteDuration = TimeSpan.FromSeconds(4),
+        ScaleSizes = [],
+        DeadlineHosts = 1000,
+        DeadlineRestartRound = true,
+        SteadyProbeSizes = [],
+        SteadyProbeDuration = TimeSpan.Zero,
+        SteadyHoldDuration = TimeSpan.Zero,
+        PickupTimeout = TimeSpan.FromSeconds(15),
+        ReminderPeriod = TimeSpan.FromSeconds(5),
+        CollectionAge = TimeSpan.FromMinutes(1),
+        IdleCollectionWait = TimeSpan.Zero,
+    };
+
+    public static BenchProfile Full { get; } = new()
+    {
+        Name = "full",
+        CheckInHosts = 1000,
+        PhaseDuration = TimeSpan.FromSeconds(10),
+        Concurrency = 32,
+        CycleHosts = 3000,
+        RawWriteDuration = TimeSpan.FromSeconds(10),
+        ScaleSizes = [10_000, 50_000, 100_000],
+        DeadlineHosts = 10_000,
+        DeadlineRestartRound = true,
+        SteadyProbeSizes = [25_000, 50_000, 75_000, 100_000],
+        SteadyProbeDuration = TimeSpan.FromSeconds(40),
+        SteadyHoldDuration = TimeSpan.FromMinutes(5),
+        PickupTimeout = TimeSpan.FromSeconds(60),
+        ReminderPeriod = TimeSpan.FromSeconds(20),
+        CollectionAge = TimeSpan.FromMinutes(1),
+        IdleCollectionWait = TimeSpan.FromMinutes(4),
+    };
+}
+
+/// <summary>Where things are and which ports this run owns. Everything listens on 127.0.0.1.</summary>
+internal sealed record BenchOptions
+{
+    public required BenchProfile Profile { get; init; }
+
+    public required string RepoRoot { get; init; }
+
+    /// <summary>Folder for this run's logs, raw results and (short mode) report.</summary>
+    public required string ResultsDir { get; init; }
+
+    /// <summary>Whether the report goes to docs/benchmarks.md (full run) or only to <see cref="ResultsDir"/>.</summary>
+    public required bool WriteDocs { get; init; }
+
+    public required string StorageConnectionString { get; init; }
+
+    public required int? AzuritePid { get; init; }
+
+    public required string Commit { get; init; }
+
+    public int ApiPort { get; init; } = 5611;
+
+    public int SiloHttpPort { get; init; } = 8611;
+
+    public int SiloPort { get; init; } = 11611;
+
+    public int GatewayPort { get; init; } = 30611;
+
+    public string ClusterId { get; init; } = "fleet-bench";
+
+    public bool IsShort => Profile == BenchProfile.Short;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var profile = BenchProfile.Full;
+        string? results = null;
+        var writeDocs = true;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--short":
+                    profile = BenchProfile.Short;
+                    writeDocs = false;
+                    break;
+                case "--results" when i + 1 < args.Length:
+                    results = args[++i];
+                    break;
+                case "--no-docs":
+                    writeDocs = false;
+                    break;
+                default:
+                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --results DIR, --no-docs)");
+            }
+        }
+
+        var root = Required("FLEET_ROOT");
+
+        return new BenchOptions
+        {
+            Profile = profile,
+            RepoRoot = root,
+            ResultsDir = results ?? Path.Combine(root, "bench", "results", "manual"),
+            WriteDocs = writeDocs,
+            StorageConnectionString = Required("FLEET_BENCH_STORAGE"),
+            AzuritePid = int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_AZURITE_PID"), out var pid) ? pid : null,
+            Commit = Environment.GetEnvironmentVariable("FLEET_BENCH_COMMIT") ?? "unknown",
+        };
+    }
+
+    private static string Required(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
+            ? value
+            : throw new ArgumentException($"{name} is not set; run the benchmark through bench/run");
+}

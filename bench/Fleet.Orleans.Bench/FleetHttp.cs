@@ -1,0 +1,171 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace Fleet.Bench;
+
+/// <summary>Cumulative storage requests the silo's grains made, from <c>GET /debug/storage-writes</c>.</summary>
+internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
+{
+    public long StateAndReminder => GrainState + Reminder;
+
+    public static StorageCounts operator -(StorageCounts a, StorageCounts b) =>
+        new(a.GrainState - b.GrainState, a.Reminder - b.Reminder, a.Index - b.Index);
+}
+
+/// <summary>The silo's memory, from <c>GET /debug/memory?collect=true</c> (after a full, compacting GC).</summary>
+internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations)
+{
+    public long HostActivations => Activations.Where(a => a.Key.Contains("HostGrain", StringComparison.Ordinal)).Sum(a => a.Value);
+}
+
+/// <summary>A refetch as the operator API accepted it.</summary>
+internal sealed record RefetchAccepted(string HostId, int Epoch, DateTimeOffset RequestedAt, DateTimeOffset Deadline);
+
+/// <summary>
+/// The HTTP side of the load generator: one <see cref="SocketsHttpHandler"/> pool to the Api (agents and
+/// operators) and one to the silo's diagnostics. Bodies are bytes made beforehand.
+/// </summary>
+internal sealed class FleetHttp : IDisposable
+{
+    private static readonly MediaTypeHeaderValue s_json = new("application/json");
+
+    private readonly SocketsHttpHandler _handler;
+    private readonly HttpClient _agents;
+    private readonly HttpClient _operators;
+    private readonly HttpClient _silo;
+
+    public FleetHttp(Uri api, Uri silo, string token, int maxConnections)
+    {
+        _handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            MaxConnectionsPerServer = maxConnections,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            UseCookies = false,
+        };
+        _agents = new HttpClient(_handler, disposeHandler: false) { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
+        _operators = new HttpClient(_handler, disposeHandler: false) { BaseAddress = api, Timeout = TimeSpan.FromSeconds(60) };
+        _operators.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        _silo = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = silo, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    /// <summary>Posts an agent body; returns the status and, when asked, the answer.</summary>
+    public async Task<(int Status, byte[] Body)> PostAgentAsync(string path, byte[] body, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = s_json;
+        using var response = await _agents.PostAsync(path, content, cancellationToken);
+        var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+
+        return ((int)response.StatusCode, answer);
+    }
+
+    /// <summary>A no-op check-in: 200 with no queries.</summary>
+    public async Task<bool> NoOpReadAsync(string path, SimHost host, CancellationToken cancellationToken)
+    {
+        var (status, body) = await PostAgentAsync(path, host.ReadBody, cancellationToken);
+
+        return status == 200 && body.Length <= 16;
+    }
+
+    public async Task<bool> EnrollAsync(SimHost host, byte[] body, CancellationToken cancellationToken)
+    {
+        var (status, answer) = await PostAgentAsync("api/osquery/enroll", body, cancellationToken);
+        if (status != 200)
+        {
+            return false;
+        }
+
+        using var document = JsonDocument.Parse(answer);
+        host.Enrolled(document.RootElement.GetProperty("node_key").GetString()!);
+
+        return true;
+    }
+
+    public async Task<RefetchAccepted?> RefetchAsync(string hostId, CancellationToken cancellationToken)
+    {
+        using var response = await _operators.PostAsync($"api/v1/hosts/{hostId}/refetch", null, cancellationToken);
+        if ((int)response.StatusCode != 202)
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken));
+        var root = document.RootElement;
+
+        return new RefetchAccepted(
+            hostId,
+            root.GetProperty("epoch").GetInt32(),
+            root.GetProperty("requested_at").GetDateTimeOffset(),
+            root.GetProperty("deadline").GetDateTimeOffset());
+    }
+
+    /// <summary>Counts by status word from <c>GET /api/v1/hosts/summary</c>.</summary>
+    public async Task<IReadOnlyDictionary<string, int>> SummaryAsync(CancellationToken cancellationToken)
+    {
+        using var document = JsonDocument.Parse(await _operators.GetByteArrayAsync("api/v1/hosts/summary", cancellationToken));
+
+        return document.RootElement.GetProperty("by_status").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.GetInt32(), StringComparer.Ordinal);
+    }
+
+    /// <summary>Every host with the status, paging 500 at a time: host id and when its status last changed.</summary>
+    public async Task<Dictionary<string, DateTimeOffset>> ListStatusChangesAsync(string status, CancellationToken cancellationToken)
+    {
+        var changes = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        string? cursor = null;
+        for (var page = 0; page < 10_000; page++)
+        {
+            var url = $"api/v1/hosts?status={status}&limit=500" + (cursor is null ? string.Empty : "&cursor=" + cursor);
+            using var document = JsonDocument.Parse(await _operators.GetByteArrayAsync(url, cancellationToken));
+            foreach (var host in document.RootElement.GetProperty("hosts").EnumerateArray())
+            {
+                changes[host.GetProperty("host_id").GetString()!] = host.GetProperty("status_changed_at").GetDateTimeOffset();
+            }
+
+            cursor = document.RootElement.TryGetProperty("next_cursor", out var next) && next.ValueKind == JsonValueKind.String
+                ? next.GetString()
+                : null;
+            if (cursor is null)
+            {
+                break;
+            }
+        }
+
+        return changes;
+    }
+
+    public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)
+    {
+        using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync("debug/storage-writes", cancellationToken));
+        var root = document.RootElement;
+
+        return new StorageCounts(
+            root.GetProperty("grain_state").GetInt64(),
+            root.GetProperty("reminder").GetInt64(),
+            root.GetProperty("index").GetInt64());
+    }
+
+    public async Task<MemorySnapshot> MemoryAsync(bool collect, CancellationToken cancellationToken)
+    {
+        var url = collect ? "debug/memory?collect=true" : "debug/memory";
+        using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync(url, cancellationToken));
+        var root = document.RootElement;
+
+        return new MemorySnapshot(
+            root.GetProperty("working_set_bytes").GetInt64(),
+            root.GetProperty("managed_heap_bytes").GetInt64(),
+            root.GetProperty("gc_heap_size_bytes").GetInt64(),
+            root.GetProperty("activations").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal));
+    }
+
+    public void Dispose()
+    {
+        _agents.Dispose();
+        _operators.Dispose();
+        _silo.Dispose();
+        _handler.Dispose();
+    }
+}

@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Fleet.Bench;
+
+/// <summary>A kind of simulated host: the rendered osquery-perf payloads it replays.</summary>
+internal sealed record HostProfile(string Name, string PayloadName, string PlaceholderHostname)
+{
+    public static HostProfile Ubuntu { get; } = new("ubuntu", "ubuntu_22.04", "test-linux-01");
+
+    public static HostProfile MacOS14 { get; } = new("macos14", "macos_14.1.2", "test-mac-01");
+}
+
+/// <summary>
+/// One simulated machine. Its request bodies are made from the real payloads with its own UUID, serial,
+/// hostname and node key; the no-op check-in body is kept as bytes so the load loops only copy it.
+/// </summary>
+internal sealed class SimHost(int index, string uuid, HostProfile profile)
+{
+    public int Index { get; } = index;
+
+    /// <summary>The hardware UUID, already canonical (upper-case hex and dashes), so it is the host id.</summary>
+    public string Uuid { get; } = uuid;
+
+    public HostProfile Profile { get; } = profile;
+
+    public string Serial => string.Create(CultureInfo.InvariantCulture, $"BENCH{Index:D9}");
+
+    public string Hostname => string.Create(CultureInfo.InvariantCulture, $"bench-{Profile.Name}-{Index}");
+
+    public string? NodeKey { get; private set; }
+
+    /// <summary><c>{"node_key": ...}</c>, the body of config, distributed/read and log.</summary>
+    public byte[] ReadBody { get; private set; } = [];
+
+    public void Enrolled(string nodeKey)
+    {
+        NodeKey = nodeKey;
+        ReadBody = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["node_key"] = nodeKey });
+    }
+}
+
+/// <summary>
+/// The rendered payloads of <c>test/payloads/osquery-perf/rendered/</c>, read once, and the hosts made from
+/// them. A population's hosts share a UUID prefix, so populations never collide.
+/// </summary>
+internal sealed class Payloads
+{
+    private const string PlaceholderUuid = "00000000-0000-4000-8000-000000000001";
+    private const string PlaceholderSerial = "TESTSERIAL001";
+
+    private readonly Dictionary<string, string> _texts = new(StringComparer.Ordinal);
+
+    public Payloads(string repoRoot)
+    {
+        var folder = Path.Combine(repoRoot, "test", "payloads", "osquery-perf", "rendered");
+        foreach (var profile in new[] { HostProfile.Ubuntu, HostProfile.MacOS14 })
+        {
+            foreach (var kind in new[] { "enroll", "distributed_write" })
+            {
+                var name = $"{profile.PayloadName}.{kind}.json";
+                _texts[name] = File.ReadAllText(Path.Combine(folder, name));
+            }
+        }
+    }
+
+    /// <summary>Hosts <paramref name="from"/> to <paramref name="from"/>+<paramref name="count"/>−1 of a population, alternating Ubuntu and macOS 14.</summary>
+    public static List<SimHost> MakeHosts(int population, int from, int count)
+    {
+        var hosts = new List<SimHost>(count);
+        for (var i = from; i < from + count; i++)
+        {
+            var uuid = string.Create(CultureInfo.InvariantCulture, $"{population:X8}-0000-4000-8000-{i:X12}");
+            hosts.Add(new SimHost(i, uuid, i % 2 == 0 ? HostProfile.Ubuntu : HostProfile.MacOS14));
+        }
+
+        return hosts;
+    }
+
+    public byte[] EnrollBody(SimHost host, string enrollSecret) =>
+        Encoding.UTF8.GetBytes(Render(host, "enroll").Replace("ENROLL_SECRET", enrollSecret, StringComparison.Ordinal));
+
+    /// <summary>The real distributed/write: every detail query's rows, statuses all 0.</summary>
+    public byte[] WriteBody(SimHost host) =>
+        Encoding.UTF8.GetBytes(Render(host, "distributed_write").Replace("NODE_KEY", host.NodeKey, StringComparison.Ordinal));
+
+    private string Render(SimHost host, string kind) =>
+        _texts[$"{host.Profile.PayloadName}.{kind}.json"]
+            .Replace(PlaceholderUuid, host.Uuid, StringComparison.OrdinalIgnoreCase)
+            .Replace(PlaceholderSerial, host.Serial, StringComparison.Ordinal)
+            .Replace(host.Profile.PlaceholderHostname, host.Hostname, StringComparison.Ordinal);
+}

@@ -1,0 +1,262 @@
+using System.Diagnostics;
+
+namespace Fleet.Bench;
+
+/// <summary>What one load phase achieved. Latencies are in milliseconds.</summary>
+internal sealed record LoadStats(string Name, long Ok, long Errors, TimeSpan Elapsed, double P50, double P90, double P99, double Max)
+{
+    public double PerSecond => Ok / Math.Max(Elapsed.TotalSeconds, 1e-9);
+
+    public static LoadStats From(string name, long errors, TimeSpan elapsed, List<float> latencies)
+    {
+        latencies.Sort();
+
+        return new LoadStats(
+            name,
+            latencies.Count,
+            errors,
+            elapsed,
+            Percentile(latencies, 0.50),
+            Percentile(latencies, 0.90),
+            Percentile(latencies, 0.99),
+            latencies.Count == 0 ? 0 : latencies[^1]);
+    }
+
+    /// <summary>Nearest-rank percentile of sorted values.</summary>
+    public static double Percentile(List<float> sorted, double q)
+    {
+        if (sorted.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var rank = (int)Math.Ceiling(q * sorted.Count) - 1;
+
+        return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
+    }
+}
+
+/// <summary>
+/// Closed-loop load: a fixed number of workers, each sending its next request when the previous one
+/// answered. Bounded both by time and by operation count.
+/// </summary>
+internal static class ClosedLoop
+{
+    /// <param name="operation">Sends operation <c>i</c>; true when the answer was the expected one.</param>
+    public static async Task<LoadStats> RunAsync(
+        string name,
+        int workers,
+        TimeSpan duration,
+        long maxOperations,
+        Func<long, CancellationToken, Task<bool>> operation,
+        CancellationToken cancellationToken)
+    {
+        long next = -1;
+        long errors = 0;
+        var all = new List<float>();
+        var clock = Stopwatch.StartNew();
+
+        async Task WorkAsync()
+        {
+            var latencies = new List<float>(1024);
+            while (clock.Elapsed < duration && !cancellationToken.IsCancellationRequested)
+            {
+                var i = Interlocked.Increment(ref next);
+                if (i >= maxOperations)
+                {
+                    break;
+                }
+
+                var started = Stopwatch.GetTimestamp();
+                bool ok;
+                try
+                {
+                    ok = await operation(i, cancellationToken);
+                }
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
+                {
+                    ok = false;
+                }
+
+                if (ok)
+                {
+                    latencies.Add((float)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
+                else
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+
+            lock (all)
+            {
+                all.AddRange(latencies);
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(WorkAsync, cancellationToken)));
+
+        return LoadStats.From(name, errors, clock.Elapsed, all);
+    }
+}
+
+/// <summary>One window of a paced run, by the time its check-ins were due.</summary>
+internal sealed record PacedWindow(TimeSpan Start, long Ok, long Errors, double P50, double P99);
+
+/// <summary>The outcome of a paced (open-loop) run of a steady fleet.</summary>
+internal sealed record PacedResult(
+    int Hosts,
+    TimeSpan Interval,
+    TimeSpan Measured,
+    LoadStats Stats,
+    long Overloaded,
+    double LateStartP99,
+    IReadOnlyList<PacedWindow> Windows)
+{
+    public double TargetPerSecond => Hosts / Interval.TotalSeconds;
+}
+
+/// <summary>
+/// Open-loop load of a steady fleet: host <c>i</c> checks in at <c>i/N</c> of every interval, whether or
+/// not earlier check-ins have answered. Latency counts from when the check-in was due, so a server (or
+/// generator) that falls behind shows as latency rather than as silently fewer requests.
+/// </summary>
+internal static class PacedLoop
+{
+    private static readonly TimeSpan s_window = TimeSpan.FromSeconds(10);
+
+    /// <param name="checkIn">Sends host <c>i</c>'s check-in; true when the answer was the expected one.</param>
+    /// <param name="warmUp">Due times before this are sent but not counted (one interval activates cold hosts).</param>
+    public static async Task<PacedResult> RunAsync(
+        int hosts,
+        TimeSpan interval,
+        TimeSpan warmUp,
+        TimeSpan measured,
+        int maxInFlight,
+        Func<int, CancellationToken, Task<bool>> checkIn,
+        CancellationToken cancellationToken)
+    {
+        var total = warmUp + measured;
+        var windowCount = (int)Math.Ceiling(total / s_window);
+        var windows = Enumerable.Range(0, windowCount).Select(_ => new List<float>()).ToArray();
+        var windowErrors = new long[windowCount];
+        var lateStarts = new List<float>();
+        long inFlight = 0;
+        long overloaded = 0;
+        var spacing = Stopwatch.Frequency * interval.TotalSeconds / hosts;
+        var count = (long)(total.TotalSeconds / interval.TotalSeconds * hosts);
+        var origin = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 10;
+
+        async Task SendAsync(long sequence, long due)
+        {
+            var window = (int)Math.Min(windowCount - 1, (long)((due - origin) / (double)Stopwatch.Frequency / s_window.TotalSeconds));
+            var late = (float)Stopwatch.GetElapsedTime(due).TotalMilliseconds;
+            bool ok;
+            try
+            {
+                ok = await checkIn((int)(sequence % hosts), cancellationToken);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                ok = false;
+            }
+
+            var latency = (float)Stopwatch.GetElapsedTime(due).TotalMilliseconds;
+            lock (windows[window])
+            {
+                if (ok)
+                {
+                    windows[window].Add(latency);
+                }
+                else
+                {
+                    windowErrors[window]++;
+                }
+            }
+
+            if (ok && sequence % 16 == 0)
+            {
+                lock (lateStarts)
+                {
+                    lateStarts.Add(late);
+                }
+            }
+
+            Interlocked.Decrement(ref inFlight);
+        }
+
+        long sent = 0;
+        while (sent < count && !cancellationToken.IsCancellationRequested)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var dueCount = Math.Min(count, (long)((now - origin) / spacing) + 1);
+            for (; sent < dueCount; sent++)
+            {
+                var due = origin + (long)(sent * spacing);
+                if (Interlocked.Read(ref inFlight) >= maxInFlight)
+                {
+                    Interlocked.Increment(ref overloaded);
+                    continue;
+                }
+
+                Interlocked.Increment(ref inFlight);
+                _ = SendAsync(sent, due);
+            }
+
+            await Task.Delay(1, cancellationToken);
+        }
+
+        var drain = Stopwatch.StartNew();
+        while (Interlocked.Read(ref inFlight) > 0 && drain.Elapsed < TimeSpan.FromSeconds(40))
+        {
+            await Task.Delay(20, cancellationToken);
+        }
+
+        return Summarize(hosts, interval, warmUp, measured, windows, windowErrors, overloaded, lateStarts);
+    }
+
+    private static PacedResult Summarize(
+        int hosts,
+        TimeSpan interval,
+        TimeSpan warmUp,
+        TimeSpan measured,
+        List<float>[] windows,
+        long[] windowErrors,
+        long overloaded,
+        List<float> lateStarts)
+    {
+        var firstMeasured = (int)(warmUp / s_window);
+        var counted = new List<float>();
+        long errors = overloaded;
+        var series = new List<PacedWindow>();
+        for (var w = 0; w < windows.Length; w++)
+        {
+            lock (windows[w])
+            {
+                windows[w].Sort();
+                series.Add(new PacedWindow(
+                    s_window * w,
+                    windows[w].Count,
+                    windowErrors[w],
+                    LoadStats.Percentile(windows[w], 0.5),
+                    LoadStats.Percentile(windows[w], 0.99)));
+                if (w >= firstMeasured)
+                {
+                    counted.AddRange(windows[w]);
+                    errors += windowErrors[w];
+                }
+            }
+        }
+
+        lateStarts.Sort();
+
+        return new PacedResult(
+            hosts,
+            interval,
+            measured,
+            LoadStats.From($"steady {hosts}", errors, measured, counted),
+            overloaded,
+            LoadStats.Percentile(lateStarts, 0.99),
+            series);
+    }
+}

@@ -1,0 +1,40 @@
+using Fleet.Bench.Scenarios;
+
+namespace Fleet.Bench.Report;
+
+/// <summary>Everything one run measured, for the Markdown report and the JSON beside it.</summary>
+internal sealed class RunReport
+{
+    public required BenchOptions Options { get; init; }
+
+    public required MachineInfo Machine { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required string LoadAtStart { get; init; }
+
+    public required IReadOnlyDictionary<string, string> Settings { get; init; }
+
+    public TimeSpan Duration { get; set; }
+
+    public string LoadAtEnd { get; set; } = string.Empty;
+
+    public Dictionary<string, string> LoadByScenario { get; } = new(StringComparer.Ordinal);
+
+    public CheckInResult? CheckIns { get; set; }
+
+    public CycleResult? Cycles { get; set; }
+
+    public ScaleResult? Scale { get; set; }
+
+    public IReadOnlyList<DeadlineRound> Deadlines { get; set; } = [];
+
+    public SteadyResult? Steady { get; set; }
+
+    public List<InvariantCheck> Invariants { get; } = [];
+
+    /// <summary>A scenario that could not finish, and why; the report says so instead of leaving a gap.</summary>
+    public Dictionary<string, string> Failures { get; } = new(StringComparer.Ordinal);
+
+    public bool InvariantsHold => Invariants.Count > 0 && Invariants.All(i => i.Passed);
+}

@@ -1,0 +1,133 @@
+namespace Fleet.Bench.Scenarios;
+
+/// <summary>Scenario 1's numbers. Baseline and real phases alternate twice; rates are the medians of the two.</summary>
+internal sealed record CheckInResult(
+    int Hosts,
+    int Concurrency,
+    IReadOnlyList<LoadStats> BaselineReads,
+    IReadOnlyList<LoadStats> Reads,
+    LoadStats BaselineWrite,
+    LoadStats Write,
+    StorageCounts ReadPhaseWrites,
+    StorageCounts WritePhaseWrites,
+    CpuUse BaselineCpu,
+    CpuUse ReadCpu,
+    CpuUse WriteCpu)
+{
+    public double BaselineRate => Median(BaselineReads.Select(s => s.PerSecond));
+
+    public double ReadRate => Median(Reads.Select(s => s.PerSecond));
+
+    public double ReadRatio => ReadRate / BaselineRate;
+
+    public double WriteRatio => Write.PerSecond / BaselineWrite.PerSecond;
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}
+
+/// <summary>
+/// Scenario 1: agent check-ins with nothing to do, against a bare endpoint of the same shape in the same
+/// Api process. <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real
+/// payload that repeats what the host already reported. Storage writes are counted across both.
+/// </summary>
+internal static class CheckInThroughput
+{
+    private const string BaselinePath = "bench/baseline/distributed/read";
+    private const string ReadPath = "api/osquery/distributed/read";
+    private const string WritePath = "api/osquery/distributed/write";
+
+    // A phase is bounded by its duration and, as a backstop, by this many requests.
+    private const long PhaseCap = 2_000_000;
+
+    public static async Task<CheckInResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var profile = context.Profile;
+        var http = context.Http;
+        var hosts = Payloads.MakeHosts(0xB1, 0, profile.CheckInHosts);
+        context.Log($"check-in throughput: enrolling {hosts.Count} hosts");
+        await context.EnrollAsync(hosts, profile.Concurrency, cancellationToken);
+
+        // Warm up both paths (JIT, connections, activations), then let the index shards flush the enrollments.
+        await Phase(context, BaselinePath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
+        await Phase(context, ReadPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
+
+        var baselines = new List<LoadStats>();
+        var reads = new List<LoadStats>();
+        CpuUse? baselineCpu = null;
+        CpuUse? readCpu = null;
+        var before = await http.StorageWritesAsync(cancellationToken);
+        for (var round = 0; round < 2; round++)
+        {
+            var sample = context.Cpu.Start();
+            baselines.Add(await Phase(context, BaselinePath, hosts, profile.PhaseDuration, cancellationToken));
+            baselineCpu = CpuMeter.Stop(sample);
+            sample = context.Cpu.Start();
+            reads.Add(await Phase(context, ReadPath, hosts, profile.PhaseDuration, cancellationToken));
+            readCpu = CpuMeter.Stop(sample);
+            context.Log($"  round {round + 1}: baseline {baselines[^1].PerSecond:0}/s, distributed/read {reads[^1].PerSecond:0}/s");
+        }
+
+        // Anything a check-in wrote reaches the index within its one-second flush.
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        var readWrites = await http.StorageWritesAsync(cancellationToken) - before;
+        context.Invariants.Add(new InvariantCheck(
+            "no storage writes during no-op check-ins",
+            readWrites.StateAndReminder + readWrites.Index == 0,
+            $"grain state {readWrites.GrainState}, reminder {readWrites.Reminder}, index {readWrites.Index} " +
+            $"across {reads.Sum(r => r.Ok)} distributed/read check-ins"));
+
+        var (baselineWrite, write, writeWrites, writeCpu) = await WritesAsync(context, hosts, cancellationToken);
+        context.Log($"  distributed/write {write.PerSecond:0}/s (same-body baseline {baselineWrite.PerSecond:0}/s)");
+
+        return new CheckInResult(
+            hosts.Count, profile.Concurrency, baselines, reads, baselineWrite, write, readWrites, writeWrites,
+            baselineCpu!, readCpu!, writeCpu);
+    }
+
+    /// <summary>
+    /// Every host first writes its real results once (the first write stores the vitals); the measured
+    /// phase then repeats them, which changes nothing. The baseline posts the same bodies to the bare endpoint.
+    /// </summary>
+    private static async Task<(LoadStats Baseline, LoadStats Write, StorageCounts Writes, CpuUse Cpu)> WritesAsync(
+        BenchContext context, List<SimHost> hosts, CancellationToken cancellationToken)
+    {
+        var bodies = hosts.Select(context.Payloads.WriteBody).ToArray();
+        var http = context.Http;
+        await ClosedLoop.RunAsync(
+            "first write", context.Profile.Concurrency, TimeSpan.FromMinutes(2), hosts.Count,
+            async (i, ct) => (await http.PostAgentAsync(WritePath, bodies[i], ct)).Status == 200,
+            cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+
+        var baseline = await ClosedLoop.RunAsync(
+            "baseline (write body)", context.Profile.Concurrency, context.Profile.PhaseDuration, PhaseCap,
+            async (i, ct) => (await http.PostAgentAsync(BaselinePath, bodies[i % bodies.Length], ct)).Status == 200,
+            cancellationToken);
+        var before = await http.StorageWritesAsync(cancellationToken);
+        var sample = context.Cpu.Start();
+        var write = await ClosedLoop.RunAsync(
+            "distributed/write", context.Profile.Concurrency, context.Profile.PhaseDuration, PhaseCap,
+            async (i, ct) => (await http.PostAgentAsync(WritePath, bodies[i % bodies.Length], ct)).Status == 200,
+            cancellationToken);
+        var cpu = CpuMeter.Stop(sample);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+
+        return (baseline, write, await http.StorageWritesAsync(cancellationToken) - before, cpu);
+    }
+
+    private static Task<LoadStats> Phase(
+        BenchContext context, string path, List<SimHost> hosts, TimeSpan duration, CancellationToken cancellationToken) =>
+        ClosedLoop.RunAsync(
+            path,
+            context.Profile.Concurrency,
+            duration,
+            PhaseCap,
+            (i, ct) => context.Http.NoOpReadAsync(path, hosts[(int)(i % hosts.Count)], ct),
+            cancellationToken);
+}

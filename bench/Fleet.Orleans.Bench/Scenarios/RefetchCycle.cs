@@ -1,0 +1,121 @@
+using Azure.Data.Tables;
+
+namespace Fleet.Bench.Scenarios;
+
+/// <summary>Scenario 2's numbers.</summary>
+internal sealed record CycleResult(
+    int Hosts,
+    int Concurrency,
+    LoadStats Cycles,
+    int Verified,
+    StorageCounts Writes,
+    CpuUse CycleCpu,
+    LoadStats RawWrites,
+    int RawEntityBytes,
+    CpuUse RawCpu,
+    double Threshold)
+{
+    /// <summary>Grain-state and reminder writes per completed cycle (index rows are batched and shown apart).</summary>
+    public double WritesPerCycle => Writes.StateAndReminder / (double)Math.Max(1, Cycles.Ok);
+
+    public double StateWritesPerCycle => Writes.GrainState / (double)Math.Max(1, Cycles.Ok);
+
+    public double ReminderWritesPerCycle => Writes.Reminder / (double)Math.Max(1, Cycles.Ok);
+
+    public double IndexWritesPerCycle => Writes.Index / (double)Math.Max(1, Cycles.Ok);
+
+    /// <summary>Storage writes per second the cycles made, to compare with what Azurite can take.</summary>
+    public double StorageWritesPerSecond => Writes.StateAndReminder / Cycles.Elapsed.TotalSeconds;
+
+    public double CyclesPerRawWrite => Cycles.PerSecond / RawWrites.PerSecond;
+}
+
+/// <summary>
+/// Scenario 2: N enrolled hosts each go through refetch → read → write → verified. Storage requests are
+/// counted by the silo; the baseline is Azurite's raw single-entity write rate (Azure.Data.Tables upserts of
+/// a real grain-state row) at the same concurrency, against the same Azurite, in the same run.
+/// </summary>
+internal static class RefetchCycle
+{
+    /// <summary>Today a cycle is 3 grain-state writes and 2 reminder writes; a sixth write anywhere fails the run.</summary>
+    public const double WritesPerCycleThreshold = 5.05;
+
+    public static async Task<CycleResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var profile = context.Profile;
+        var http = context.Http;
+        var hosts = Payloads.MakeHosts(0xB2, 0, profile.CycleHosts);
+        context.Log($"refetch cycle: enrolling {hosts.Count} hosts");
+        await context.EnrollAsync(hosts, profile.Concurrency, cancellationToken);
+        var verifiedBefore = (await http.SummaryAsync(cancellationToken)).GetValueOrDefault("verified");
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+
+        var before = await http.StorageWritesAsync(cancellationToken);
+        var sample = context.Cpu.Start();
+        var cycles = await context.CycleAllAsync("refetch cycle", hosts, profile.Concurrency, cancellationToken);
+        var cpu = CpuMeter.Stop(sample);
+        var verified = await context.WaitForStatusCountAsync(
+            "verified", verifiedBefore + hosts.Count, TimeSpan.FromSeconds(20), cancellationToken) - verifiedBefore;
+        var writes = await http.StorageWritesAsync(cancellationToken) - before;
+        context.Log($"  {cycles.Ok} cycles at {cycles.PerSecond:0}/s, {verified} verified, " +
+            $"{writes.StateAndReminder / (double)Math.Max(1, cycles.Ok):0.00} writes per cycle");
+
+        var (raw, bytes, rawCpu) = await RawWritesAsync(context, cancellationToken);
+        context.Log($"  Azurite raw single-entity writes: {raw.PerSecond:0}/s ({bytes} B entities)");
+
+        var result = new CycleResult(
+            hosts.Count, profile.Concurrency, cycles, verified, writes, cpu, raw, bytes, rawCpu, WritesPerCycleThreshold);
+        context.Invariants.Add(new InvariantCheck(
+            $"storage writes per refetch cycle ≤ {WritesPerCycleThreshold}",
+            cycles.Ok > 0 && result.WritesPerCycle <= WritesPerCycleThreshold,
+            $"{result.WritesPerCycle:0.00} (grain state {result.StateWritesPerCycle:0.00}, reminder " +
+            $"{result.ReminderWritesPerCycle:0.00}) over {cycles.Ok} cycles, {cycles.Errors} failed"));
+
+        return result;
+    }
+
+    /// <summary>
+    /// Upserts copies of a real host's grain-state row, one entity per request, each in its own partition
+    /// as Orleans stores grain state.
+    /// </summary>
+    private static async Task<(LoadStats Stats, int Bytes, CpuUse Cpu)> RawWritesAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var service = new TableServiceClient(context.Options.StorageConnectionString);
+        var state = service.GetTableClient("OrleansGrainState");
+        TableEntity? sample = null;
+        await foreach (var row in state.QueryAsync<TableEntity>(maxPerPage: 1, cancellationToken: cancellationToken))
+        {
+            sample = row;
+            break;
+        }
+
+        var properties = (sample ?? new TableEntity { ["Data"] = new string('x', 2000) })
+            .Where(p => p.Key is not ("PartitionKey" or "RowKey" or "Timestamp" or "odata.etag"))
+            .ToDictionary(p => p.Key, p => p.Value);
+        var bytes = properties.Values.Sum(v => v switch
+        {
+            string s => s.Length,
+            byte[] b => b.Length,
+            _ => 8,
+        });
+
+        var table = service.GetTableClient("BenchRawWrites");
+        await table.CreateIfNotExistsAsync(cancellationToken);
+        var sampleCpu = context.Cpu.Start();
+        var stats = await ClosedLoop.RunAsync(
+            "azurite raw upsert",
+            context.Profile.Concurrency,
+            context.Profile.RawWriteDuration,
+            1_000_000,
+            async (i, ct) =>
+            {
+                var entity = new TableEntity(properties) { PartitionKey = $"raw-{i % 100_000}", RowKey = "state" };
+                var response = await table.UpsertEntityAsync(entity, TableUpdateMode.Replace, ct);
+
+                return !response.IsError;
+            },
+            cancellationToken);
+
+        return (stats, bytes, CpuMeter.Stop(sampleCpu));
+    }
+}

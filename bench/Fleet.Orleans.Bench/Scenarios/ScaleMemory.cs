@@ -1,0 +1,126 @@
+using System.Diagnostics;
+
+namespace Fleet.Bench.Scenarios;
+
+/// <summary>One fleet size of scenario 3.</summary>
+internal sealed record ScalePoint(
+    int Hosts,
+    LoadStats Populate,
+    MemorySnapshot Fresh,
+    MemorySnapshot Warm,
+    LoadStats Activate,
+    CpuUse ActivateCpu,
+    MemorySnapshot Active)
+{
+    /// <summary>Silo working-set growth per active host, over a restarted silo whose index shards are loaded.</summary>
+    public double WorkingSetPerHost => (Active.WorkingSet - Warm.WorkingSet) / (double)Hosts;
+
+    public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)Hosts;
+
+    public double ActivationsPerSecond => Activate.PerSecond;
+}
+
+/// <summary>Scenario 3's numbers: the curve across sizes, then idle collection at the largest.</summary>
+internal sealed record ScaleResult(
+    IReadOnlyList<ScalePoint> Points,
+    TimeSpan IdleWait,
+    MemorySnapshot? AfterIdle,
+    StorageCounts? IdleWrites,
+    int EnrolledTotal,
+    CpuUse PopulateCpu);
+
+/// <summary>
+/// Scenario 3: every host a real grain with real state (enrolled, one completed refetch). At each size the
+/// silo is restarted (killed, so no grain is written on the way down) and every host is activated by one
+/// check-in: the time that takes, and the memory it costs, measured after a full GC. At the largest size the
+/// hosts are then left idle until the silo collects them.
+/// </summary>
+internal static class ScaleMemory
+{
+    private const int Concurrency = 64;
+
+    public static async Task<ScaleResult?> RunAsync(BenchContext context, IReadOnlyList<SimHost> warmUpHosts, CancellationToken cancellationToken)
+    {
+        var sizes = context.Profile.ScaleSizes;
+        if (sizes.Count == 0)
+        {
+            return null;
+        }
+
+        var points = new List<ScalePoint>();
+        CpuUse? cpu = null;
+        foreach (var size in sizes)
+        {
+            var added = Payloads.MakeHosts(0xB3, context.Fleet.Count, size - context.Fleet.Count);
+            context.Log($"scale: enrolling and refetching {added.Count} hosts (to {size})");
+            var clock = Stopwatch.StartNew();
+            var sample = context.Cpu.Start();
+            var enroll = await context.EnrollAsync(added, Concurrency, cancellationToken);
+            var cycles = await context.CycleAllAsync("populate", added, Concurrency, cancellationToken);
+            cpu = CpuMeter.Stop(sample);
+            context.Fleet.AddRange(added);
+            var populate = new LoadStats(
+                "enroll + refetch cycle", cycles.Ok, enroll.Errors + cycles.Errors, clock.Elapsed,
+                cycles.P50, cycles.P90, cycles.P99, cycles.Max);
+            context.Log($"  populated in {clock.Elapsed.TotalSeconds:0} s ({cycles.Errors} failed cycles)");
+
+            points.Add(await MeasureAsync(context, size, populate, warmUpHosts, cancellationToken));
+        }
+
+        var (waited, afterIdle, idleWrites) = await IdleAsync(context, sizes[^1], cancellationToken);
+
+        return new ScaleResult(points, waited, afterIdle, idleWrites, context.Fleet.Count, cpu!);
+    }
+
+    private static async Task<ScalePoint> MeasureAsync(
+        BenchContext context, int size, LoadStats populate, IReadOnlyList<SimHost> warmUpHosts, CancellationToken cancellationToken)
+    {
+        await context.Product.RestartSiloAsync(crash: true, cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
+        var fresh = await context.Http.MemoryAsync(collect: true, cancellationToken);
+
+        // A few other hosts load the code paths and the index shards, so what follows is the hosts' own cost.
+        await context.ActivateAsync(warmUpHosts.Take(100).ToList(), 8, cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        var warm = await context.Http.MemoryAsync(collect: true, cancellationToken);
+
+        var sample = context.Cpu.Start();
+        var activate = await context.ActivateAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
+        var cpu = CpuMeter.Stop(sample);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        var active = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active);
+        context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
+            $"{point.WorkingSetPerHost:0} B working set and {point.HeapPerHost:0} B heap per host, " +
+            $"{active.HostActivations} host activations");
+
+        return point;
+    }
+
+    /// <summary>Leaves every host idle until the silo has collected them (or the wait runs out).</summary>
+    private static async Task<(TimeSpan Waited, MemorySnapshot AfterIdle, StorageCounts Writes)> IdleAsync(
+        BenchContext context, int size, CancellationToken cancellationToken)
+    {
+        context.Log($"scale: waiting up to {context.Profile.IdleCollectionWait.TotalMinutes:0} min for idle hosts to be collected");
+        var before = await context.Http.StorageWritesAsync(cancellationToken);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < context.Profile.IdleCollectionWait)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
+            var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
+            if (now.HostActivations < size / 100)
+            {
+                break;
+            }
+        }
+
+        // Let the last deactivation flushes finish before reading the counters.
+        await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+        var after = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        var writes = await context.Http.StorageWritesAsync(cancellationToken) - before;
+        context.Log($"  after {clock.Elapsed.TotalSeconds:0} s idle: {after.HostActivations} host activations, " +
+            $"working set {after.WorkingSet / 1048576.0:0} MiB, {writes.GrainState} grain-state writes while collecting");
+
+        return (clock.Elapsed, after, writes);
+    }
+}
