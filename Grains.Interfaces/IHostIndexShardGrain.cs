@@ -48,10 +48,12 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     [OneWay, Alias("publish")]
     Task PublishAsync(HostIndexEntry entry);
 
-    [Alias("query")]
+    /// <summary>Reads memory only, so it may run while a flush waits on storage.</summary>
+    [AlwaysInterleave, Alias("query")]
     Task<HostIndexPage> QueryAsync(HostQuery query);
 
-    [Alias("count")]
+    /// <summary>Reads memory only, so it may run while a flush waits on storage.</summary>
+    [AlwaysInterleave, Alias("count")]
     Task<HostCounts> CountAsync();
 }
 

@@ -20,7 +20,7 @@ public static class FleetGrainsServiceCollectionExtensions
             .Bind(configuration.GetSection(RefetchOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<RefetchOptions>, RefetchOptionsDefaults>();
-        services.AddSingleton<IValidateOptions<RefetchOptions>, RefetchOptionsValidator>();
+        services.AddSingleton<IValidateOptions<RefetchOptions>>(new RefetchOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();

@@ -31,30 +31,44 @@ internal static class OsqueryMessages
 
     private static readonly JsonDocumentOptions s_options = new() { MaxDepth = FleetJson.MaxDepth };
 
-    public static async Task<Parsed<string>> ReadNodeKeyAsync(HttpRequest request, CancellationToken cancellationToken)
+    public static Task<Parsed<string>> ReadNodeKeyAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        ReadAsync(request, ParseNodeKey, cancellationToken);
+
+    public static Task<Parsed<EnrollMessage>> ReadEnrollAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        ReadAsync(request, ParseEnroll, cancellationToken);
+
+    public static Task<Parsed<WriteMessage>> ReadWriteAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        ReadAsync(request, ParseWrite, cancellationToken);
+
+    /// <summary>
+    /// Reads and parses a body. Text that is valid JSON but not valid Unicode (invalid UTF-8, lone
+    /// surrogates in escapes) only fails when a string is read, so that is caught here too.
+    /// </summary>
+    private static async Task<Parsed<T>> ReadAsync<T>(
+        HttpRequest request, Func<JsonElement, Parsed<T>> parse, CancellationToken cancellationToken)
     {
-        var document = await ReadAsync(request, cancellationToken);
+        var document = await ReadDocumentAsync(request, cancellationToken);
         using var owned = document.Value;
         if (document.Error is { } error)
         {
-            return Parsed<string>.Fail(error);
+            return Parsed<T>.Fail(error);
         }
 
-        return NodeKeyOf(document.Value!.RootElement, out var nodeKey) is { } keyError
-            ? Parsed<string>.Fail(keyError)
-            : new Parsed<string>(nodeKey, null);
+        try
+        {
+            return parse(document.Value!.RootElement);
+        }
+        catch (InvalidOperationException)
+        {
+            return Parsed<T>.Fail("The body contains a string that is not valid UTF-8 or UTF-16 text.");
+        }
     }
 
-    public static async Task<Parsed<EnrollMessage>> ReadEnrollAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        var document = await ReadAsync(request, cancellationToken);
-        using var owned = document.Value;
-        if (document.Error is { } error)
-        {
-            return Parsed<EnrollMessage>.Fail(error);
-        }
+    private static Parsed<string> ParseNodeKey(JsonElement root) =>
+        NodeKeyOf(root, out var nodeKey) is { } keyError ? Parsed<string>.Fail(keyError) : new Parsed<string>(nodeKey, null);
 
-        var root = document.Value!.RootElement;
+    private static Parsed<EnrollMessage> ParseEnroll(JsonElement root)
+    {
         var secret = OptionalString(root, "enroll_secret");
         var tables = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
         if (root.TryGetProperty("host_details", out var details))
@@ -88,16 +102,8 @@ internal static class OsqueryMessages
         return new Parsed<EnrollMessage>(new EnrollMessage(hostId, secret, tables), null);
     }
 
-    public static async Task<Parsed<WriteMessage>> ReadWriteAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static Parsed<WriteMessage> ParseWrite(JsonElement root)
     {
-        var document = await ReadAsync(request, cancellationToken);
-        using var owned = document.Value;
-        if (document.Error is { } error)
-        {
-            return Parsed<WriteMessage>.Fail(error);
-        }
-
-        var root = document.Value!.RootElement;
         if (NodeKeyOf(root, out var nodeKey) is { } keyError)
         {
             return Parsed<WriteMessage>.Fail(keyError);
@@ -178,7 +184,7 @@ internal static class OsqueryMessages
         return new Parsed<WriteMessage>(new WriteMessage(nodeKey!, new DetailResults(rows, statuses, messages)), null);
     }
 
-    private static async Task<Parsed<JsonDocument>> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<Parsed<JsonDocument>> ReadDocumentAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength > MaxBodyBytes)
         {

@@ -56,7 +56,10 @@ internal sealed partial class ClusterUnavailableHandler(
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
                 Title = "Service temporarily unavailable",
-                Detail = "The cluster or its storage did not answer. Nothing was changed by this request; retry after the delay.",
+                Detail = exception is TimeoutException || exception.InnerException is TimeoutException
+                    ? "The cluster did not answer in time. The change may still be applied once storage answers; " +
+                      "retrying is safe, since a refetch in flight is returned rather than restarted."
+                    : "The cluster or its storage could not be reached. Nothing was changed; retry after the delay.",
             },
         });
     }

@@ -59,7 +59,8 @@ internal sealed partial class HostGrain(
         {
             try
             {
-                await PersistAsync();
+                // No index publish: at shutdown the shard may already be gone, and the next activation publishes.
+                await PersistAsync(publish: false);
             }
             catch (Exception exception)
             {
@@ -75,7 +76,7 @@ internal sealed partial class HostGrain(
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var reEnrolled = State.Enrolled;
 
-        State.Details = DetailIngest.FromEnrollment(HostId, request.HostDetails);
+        State.Details = DetailIngest.FromEnrollment(HostId, request.HostDetails, State.Details);
         State.EnrolledAt ??= now;
         State.NodeSecretHash = Hash(secret);
         State.LastSeenAt = now;
@@ -288,7 +289,7 @@ internal sealed partial class HostGrain(
             transition.Reason?.Message ?? string.Empty);
     }
 
-    private async Task PersistAsync()
+    private async Task PersistAsync(bool publish = true)
     {
         State.Revision++;
         try
@@ -305,7 +306,10 @@ internal sealed partial class HostGrain(
 
         _unsavedCheckIn = false;
         metrics.StorageWrite(StorageWriteKind.GrainState);
-        PublishToIndex();
+        if (publish)
+        {
+            PublishToIndex();
+        }
     }
 
     private void PublishToIndex()

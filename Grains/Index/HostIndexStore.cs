@@ -41,8 +41,36 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         foreach (var chunk in entries.Chunk(MaxBatch))
         {
             var actions = chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToRow(partition, e)));
-            await _table.SubmitTransactionAsync(actions, cancellationToken);
-            requests++;
+            try
+            {
+                await _table.SubmitTransactionAsync(actions, cancellationToken);
+                requests++;
+            }
+            catch (TableTransactionFailedException)
+            {
+                // One row the service refuses must not hold back the others: save them one by one.
+                requests += await SaveEachAsync(partition, chunk, cancellationToken);
+            }
+        }
+
+        return requests;
+    }
+
+    private async Task<int> SaveEachAsync(string partition, HostIndexEntry[] entries, CancellationToken cancellationToken)
+    {
+        var requests = 0;
+        foreach (var entry in entries)
+        {
+            try
+            {
+                await _table.UpsertEntityAsync(ToRow(partition, entry), TableUpdateMode.Replace, cancellationToken);
+                requests++;
+            }
+            catch (RequestFailedException exception) when (exception.Status is 400 or 413)
+            {
+                // Refused for its content, not for an outage; retrying would fail forever. The host
+                // publishes again on its next change.
+            }
         }
 
         return requests;
@@ -66,15 +94,18 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
     {
         ["Revision"] = e.Revision,
         ["Status"] = (int)e.Status,
-        ["Platform"] = e.Platform,
-        ["OsVersion"] = e.OsVersion,
-        ["Hostname"] = e.Hostname,
-        ["Serial"] = e.Serial,
+        ["Platform"] = Cap(e.Platform),
+        ["OsVersion"] = Cap(e.OsVersion),
+        ["Hostname"] = Cap(e.Hostname),
+        ["Serial"] = Cap(e.Serial),
         ["LastSeenAt"] = e.LastSeenAt,
         ["StatusChangedAt"] = e.StatusChangedAt,
         ["ReasonCode"] = e.Reason?.Code,
-        ["ReasonMessage"] = e.Reason?.Message,
+        ["ReasonMessage"] = Cap(e.Reason?.Message, 1024),
     };
+
+    private static string? Cap(string? value, int length = 255) =>
+        value is null || value.Length <= length ? value : value[..length];
 
     private static HostIndexEntry FromRow(TableEntity row)
     {

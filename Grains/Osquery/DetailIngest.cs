@@ -6,12 +6,22 @@ namespace Fleet.Grains.Osquery;
 /// <summary>Reads the rows of osquery's tables into <see cref="HostDetails"/>.</summary>
 public static class DetailIngest
 {
-    /// <summary>Details from the <c>host_details</c> an agent sends with its enrollment.</summary>
+    /// <summary>
+    /// Longest value kept (a DNS name is at most 253). Longer values are cut, so no agent can grow a
+    /// host's state or its index row towards the storage limits.
+    /// </summary>
+    public const int MaxValueLength = 255;
+
+    /// <summary>
+    /// Details from the <c>host_details</c> an agent sends with its enrollment, laid over what the host
+    /// already knew: a re-enrollment refreshes identity but never erases vitals it does not mention.
+    /// </summary>
     public static HostDetails FromEnrollment(
         string hostId,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> hostDetails)
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> hostDetails,
+        HostDetails? known = null)
     {
-        var details = new HostDetails { HardwareUuid = hostId };
+        var details = (known ?? new HostDetails()) with { HardwareUuid = hostId };
         foreach (var (table, row) in hostDetails)
         {
             details = Apply(details, table, [row]);
@@ -72,8 +82,17 @@ public static class DetailIngest
         };
     }
 
-    private static string? Text(IReadOnlyDictionary<string, string> row, string column) =>
-        row.TryGetValue(column, out var value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+    private static string? Text(IReadOnlyDictionary<string, string> row, string column)
+    {
+        if (!row.TryGetValue(column, out var value) || string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        var trimmed = value.Trim();
+
+        return trimmed.Length <= MaxValueLength ? trimmed : trimmed[..MaxValueLength];
+    }
 
     private static int? Int(IReadOnlyDictionary<string, string> row, string column) =>
         int.TryParse(Text(row, column), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;

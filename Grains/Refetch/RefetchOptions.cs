@@ -1,3 +1,5 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Grains.Refetch;
@@ -60,13 +62,26 @@ internal sealed class RefetchOptionsDefaults : IPostConfigureOptions<RefetchOpti
     }
 }
 
-/// <summary>Refuses to start with a policy that could never complete or never fail, naming the key.</summary>
-internal sealed class RefetchOptionsValidator : IValidateOptions<RefetchOptions>
+/// <summary>
+/// Refuses to start with a policy that could never complete or never fail, naming the key. It also reads
+/// the raw configuration, because the binder drops a dictionary entry it cannot convert (a policy with
+/// <c>PickupTimeout=banana</c> would silently fall back to every default), and ignores misspelt keys.
+/// </summary>
+internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IValidateOptions<RefetchOptions>
 {
+    private static readonly HashSet<string> s_timeSpanKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        nameof(RefetchPolicyOptions.PickupTimeout),
+        nameof(RefetchPolicyOptions.ResultsTimeout),
+        nameof(RefetchPolicyOptions.RetryBackoff),
+        nameof(RefetchPolicyOptions.MaxRetryBackoff),
+    };
+
     public ValidateOptionsResult Validate(string? name, RefetchOptions options)
     {
         var errors = new List<string>();
         var section = RefetchOptions.SectionName;
+        CheckRawPolicies(errors, section);
         if (options.ReminderPeriod < TimeSpan.FromSeconds(1))
         {
             errors.Add($"{section}:ReminderPeriod must be at least 00:00:01 (was {options.ReminderPeriod}).");
@@ -94,6 +109,36 @@ internal sealed class RefetchOptionsValidator : IValidateOptions<RefetchOptions>
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private void CheckRawPolicies(List<string> errors, string section)
+    {
+        foreach (var policy in configuration.GetSection($"{section}:Policies").GetChildren())
+        {
+            foreach (var setting in policy.GetChildren())
+            {
+                var key = $"{section}:Policies:{policy.Key}:{setting.Key}";
+                var value = setting.Value;
+                if (s_timeSpanKeys.Contains(setting.Key))
+                {
+                    if (!TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out _))
+                    {
+                        errors.Add($"{key} must be a time span such as 00:02:00 (was '{value}').");
+                    }
+                }
+                else if (string.Equals(setting.Key, nameof(RefetchPolicyOptions.MaxAttempts), StringComparison.OrdinalIgnoreCase))
+                {
+                    if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+                    {
+                        errors.Add($"{key} must be a whole number (was '{value}').");
+                    }
+                }
+                else
+                {
+                    errors.Add($"{key} is not a setting; use PickupTimeout, ResultsTimeout, MaxAttempts, RetryBackoff or MaxRetryBackoff.");
+                }
+            }
+        }
     }
 
     private static void RequirePositive(List<string> errors, string key, TimeSpan value)

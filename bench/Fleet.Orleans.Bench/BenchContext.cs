@@ -30,6 +30,9 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
     /// <summary>Load averages seen when each scenario started.</summary>
     public Dictionary<string, string> LoadAtStart { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every host any scenario enrolled, in order, with its current node key.</summary>
+    public List<SimHost> Enrolled { get; } = [];
+
     /// <summary>The scale scenario's hosts (enrolled, one completed refetch each), reused by later scenarios.</summary>
     public List<SimHost> Fleet { get; } = [];
 
@@ -101,6 +104,8 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
             throw new InvalidOperationException($"{stats.Errors} of {hosts.Count} hosts could not enroll; see {product.Api!.LogPath}");
         }
 
+        Enrolled.AddRange(hosts);
+
         return stats;
     }
 
@@ -153,10 +158,20 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
         var count = 0;
         while (clock.Elapsed < wait)
         {
-            count = (await http.SummaryAsync(cancellationToken)).GetValueOrDefault(status);
-            if (count >= expected)
+            try
             {
-                break;
+                count = (await http.SummaryAsync(cancellationToken)).GetValueOrDefault(status);
+                if (count >= expected)
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // 503 while a restarted silo is coming back; keep polling until the wait ends.
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);

@@ -119,7 +119,7 @@ internal sealed class FleetHttp : IDisposable
         for (var page = 0; page < 10_000; page++)
         {
             var url = $"api/v1/hosts?status={status}&limit=500" + (cursor is null ? string.Empty : "&cursor=" + cursor);
-            using var document = JsonDocument.Parse(await _operators.GetByteArrayAsync(url, cancellationToken));
+            using var document = JsonDocument.Parse(await GetWithRetryAsync(url, cancellationToken));
             foreach (var host in document.RootElement.GetProperty("hosts").EnumerateArray())
             {
                 changes[host.GetProperty("host_id").GetString()!] = host.GetProperty("status_changed_at").GetDateTimeOffset();
@@ -135,6 +135,22 @@ internal sealed class FleetHttp : IDisposable
         }
 
         return changes;
+    }
+
+    /// <summary>An operator GET, tried up to five times a second apart (a restarted silo answers 503 for a moment).</summary>
+    private async Task<byte[]> GetWithRetryAsync(string url, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await _operators.GetByteArrayAsync(url, cancellationToken);
+            }
+            catch (HttpRequestException) when (attempt < 5)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
     }
 
     public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)

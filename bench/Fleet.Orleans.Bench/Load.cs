@@ -38,11 +38,11 @@ internal sealed record LoadStats(string Name, long Ok, long Errors, TimeSpan Ela
 
 /// <summary>
 /// Closed-loop load: a fixed number of workers, each sending its next request when the previous one
-/// answered. Bounded both by time and by operation count.
+/// answered. Bounded both by time and by operation count. The operation sends request <c>i</c> and returns
+/// true when the answer was the expected one.
 /// </summary>
 internal static class ClosedLoop
 {
-    /// <param name="operation">Sends operation <c>i</c>; true when the answer was the expected one.</param>
     public static async Task<LoadStats> RunAsync(
         string name,
         int workers,
@@ -125,8 +125,10 @@ internal static class PacedLoop
 {
     private static readonly TimeSpan s_window = TimeSpan.FromSeconds(10);
 
-    /// <param name="checkIn">Sends host <c>i</c>'s check-in; true when the answer was the expected one.</param>
-    /// <param name="warmUp">Due times before this are sent but not counted (one interval activates cold hosts).</param>
+    /// <summary>
+    /// Runs for <paramref name="warmUp"/> (sent, not counted) and then <paramref name="measured"/>; <paramref name="checkIn"/>
+    /// sends host <c>i</c>'s check-in and returns true when the answer was the expected one.
+    /// </summary>
     public static async Task<PacedResult> RunAsync(
         int hosts,
         TimeSpan interval,

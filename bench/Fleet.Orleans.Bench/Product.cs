@@ -12,6 +12,7 @@ namespace Fleet.Bench;
 internal sealed class ProductProcess : IDisposable
 {
     private readonly Process _process;
+    private bool _disposed;
 
     private ProductProcess(string name, Process process, string logPath)
     {
@@ -26,7 +27,7 @@ internal sealed class ProductProcess : IDisposable
 
     public string LogPath { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed || _process.HasExited;
 
     public static ProductProcess Start(string name, string dll, string logPath, string pidFile, IReadOnlyDictionary<string, string> environment)
     {
@@ -57,7 +58,7 @@ internal sealed class ProductProcess : IDisposable
     /// <summary>TERM, then KILL after <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan grace)
     {
-        if (_process.HasExited)
+        if (HasExited)
         {
             return;
         }
@@ -81,7 +82,7 @@ internal sealed class ProductProcess : IDisposable
     /// <summary>SIGKILL: a crash, as far as the cluster can tell.</summary>
     public void Kill()
     {
-        if (!_process.HasExited)
+        if (!HasExited)
         {
             _process.Kill();
             _process.WaitForExit(10_000);
@@ -102,7 +103,13 @@ internal sealed class ProductProcess : IDisposable
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
         Kill();
+        _disposed = true;
         _process.Dispose();
     }
 }

@@ -1,11 +1,18 @@
+using System.Text.Json.Serialization;
 using Fleet.Bench.Scenarios;
 
 namespace Fleet.Bench.Report;
 
 /// <summary>Everything one run measured, for the Markdown report and the JSON beside it.</summary>
-internal sealed class RunReport
+internal sealed class RunReport(BenchOptions options)
 {
-    public required BenchOptions Options { get; init; }
+    /// <summary>Not serialized: it holds the storage connection string.</summary>
+    [JsonIgnore]
+    public BenchOptions Options => options;
+
+    public BenchProfile Profile => Options.Profile;
+
+    public string Commit => Options.Commit;
 
     public required MachineInfo Machine { get; init; }
 

@@ -6,7 +6,8 @@ namespace Fleet.Bench.Scenarios;
 internal sealed record SteadyResult(
     IReadOnlyList<PacedResult> Probes,
     IReadOnlyList<(PacedResult Result, CpuUse Cpu)> Holds,
-    TimeSpan Interval)
+    TimeSpan Interval,
+    int RefetchedHosts)
 {
     public const double P99LimitMs = 100;
 
@@ -28,11 +29,22 @@ internal static class SteadyFleet
     public static async Task<SteadyResult?> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         var profile = context.Profile;
-        var sizes = profile.SteadyProbeSizes.Where(s => s <= context.Fleet.Count).ToList();
-        if (sizes.Count == 0 || profile.SteadyHoldDuration <= TimeSpan.Zero)
+        if (profile.SteadyProbeSizes.Count == 0 || profile.SteadyHoldDuration <= TimeSpan.Zero)
         {
             return null;
         }
+
+        var refetched = context.Fleet.Count;
+        var needed = profile.SteadyProbeSizes.Max();
+        if (context.Fleet.Count < needed)
+        {
+            var extra = Payloads.MakeHosts(0xB5, 0, needed - context.Fleet.Count);
+            context.Log($"steady fleet: enrolling {extra.Count} more hosts");
+            await context.EnrollAsync(extra, 64, cancellationToken);
+            context.Fleet.AddRange(extra);
+        }
+
+        var sizes = profile.SteadyProbeSizes.Where(s => s <= context.Fleet.Count).ToList();
 
         var probes = new List<PacedResult>();
         foreach (var size in sizes)
@@ -63,7 +75,7 @@ internal static class SteadyFleet
             }
         }
 
-        return new SteadyResult(probes, holds, s_interval);
+        return new SteadyResult(probes, holds, s_interval, refetched);
     }
 
     private static async Task<(PacedResult Result, CpuUse Cpu)> PaceAsync(

@@ -56,6 +56,22 @@ public sealed class RefetchPolicyTests
         Assert.Contains("Fleet:Refetch:Policies:windows:MaxAttempts must be between 1 and 100", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Options_WithUnparsableOrMisspeltKey_FailNamingTheKey()
+    {
+        var options = Build(new()
+        {
+            ["Fleet:Refetch:Policies:macos14:PickupTimeout"] = "banana",
+            ["Fleet:Refetch:Policies:macos14:MaxAttempts"] = "1",
+            ["Fleet:Refetch:Policies:linux:PickupTimout"] = "00:00:05",
+        });
+
+        var error = Assert.Throws<OptionsValidationException>(() => options.Value);
+
+        Assert.Contains("Fleet:Refetch:Policies:macos14:PickupTimeout must be a time span", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Fleet:Refetch:Policies:linux:PickupTimout is not a setting", error.Message, StringComparison.Ordinal);
+    }
+
     private static IOptions<RefetchOptions> Build(Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();

@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Fleet.Bench.Report;
+using Fleet.Bench.Scenarios;
+
+namespace Fleet.Bench;
+
+/// <summary>
+/// The benchmark harness: starts the product (Release) on its own ports, runs the scenarios in order and
+/// writes the report. Started by <c>bench/run</c>, which builds everything and runs Azurite first.
+/// Exit codes: 0 all invariants hold, 1 an invariant failed, 2 the harness or the product broke.
+/// </summary>
+internal static class BenchProgram
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        IncludeFields = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static async Task<int> Main(string[] args)
+    {
+        BenchOptions options;
+        try
+        {
+            options = BenchOptions.Parse(args);
+        }
+        catch (ArgumentException exception)
+        {
+            await Console.Error.WriteLineAsync("error: " + exception.Message);
+            return 2;
+        }
+
+        Directory.CreateDirectory(options.ResultsDir);
+
+        // A hard bound on the whole run, whatever happens inside it.
+        using var cancel = new CancellationTokenSource(options.IsShort ? TimeSpan.FromMinutes(8) : TimeSpan.FromMinutes(75));
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+
+        using var product = new Product(options);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => product.Dispose();
+        var report = new RunReport(options)
+        {
+            Machine = MachineInfo.Read(),
+            StartedAt = DateTimeOffset.UtcNow,
+            LoadAtStart = MachineInfo.LoadAverage(),
+            Settings = product.Settings,
+        };
+
+        var broken = await RunAsync(options, product, report, cancel.Token);
+        product.Dispose();
+        report.LoadAtEnd = MachineInfo.LoadAverage();
+        WriteOutputs(options, report);
+        PrintSummary(report);
+
+        return broken ? 2 : report.InvariantsHold ? 0 : 1;
+    }
+
+    /// <summary>Runs the scenarios; returns true when the harness or the product broke on the way.</summary>
+    private static async Task<bool> RunAsync(BenchOptions options, Product product, RunReport report, CancellationToken cancellationToken)
+    {
+        var started = DateTimeOffset.UtcNow;
+        try
+        {
+            Console.WriteLine($"Starting the silo and the Api (logs in {options.ResultsDir})...");
+            await product.StartAsync(cancellationToken);
+            using var http = new FleetHttp(product.ApiUri, product.SiloUri, product.Token, maxConnections: 512);
+            var context = new BenchContext(options, product, http, new Payloads(options.RepoRoot));
+
+            await ScenarioAsync(context, report, "check-in throughput", async ct =>
+            {
+                report.CheckIns = await CheckInThroughput.RunAsync(context, ct);
+            }, cancellationToken);
+            await ScenarioAsync(context, report, "refetch cycle", async ct => report.Cycles = await RefetchCycle.RunAsync(context, ct), cancellationToken);
+            await ScenarioAsync(context, report, "scale and memory", async ct =>
+            {
+                // Scenario 1's hosts warm a restarted silo up; they are not part of the measured fleet.
+                report.Scale = await ScaleMemory.RunAsync(context, context.Enrolled.Take(100).ToList(), ct);
+            }, cancellationToken, skip: options.Profile.ScaleSizes.Count == 0);
+            await ScenarioAsync(context, report, "deadline precision", async ct => report.Deadlines = await DeadlinePrecision.RunAsync(context, ct), cancellationToken);
+            await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: options.Profile.SteadyProbeSizes.Count == 0);
+
+            report.Invariants.AddRange(context.Invariants);
+            foreach (var (scenario, load) in context.LoadAtStart)
+            {
+                report.LoadByScenario[scenario] = load;
+            }
+
+            return report.Failures.Count > 0;
+        }
+        catch (Exception exception)
+        {
+            report.Failures["harness"] = exception.ToString();
+            await Console.Error.WriteLineAsync("error: " + exception.Message);
+            return true;
+        }
+        finally
+        {
+            report.Duration = DateTimeOffset.UtcNow - started;
+        }
+    }
+
+    private static async Task ScenarioAsync(
+        BenchContext context, RunReport report, string name, Func<CancellationToken, Task> run, CancellationToken cancellationToken, bool skip = false)
+    {
+        if (skip || report.Failures.ContainsKey("product"))
+        {
+            return;
+        }
+
+        await context.WaitForQuietAsync(name, cancellationToken);
+        try
+        {
+            await run(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            report.Failures[name] = exception.ToString();
+            context.Log($"{name} failed: {exception.Message}");
+            if (context.Product.Silo?.HasExited != false || context.Product.Api?.HasExited != false)
+            {
+                report.Failures["product"] = "a product process exited; see silo.log and api.log in " + context.Options.ResultsDir;
+            }
+        }
+    }
+
+    private static void WriteOutputs(BenchOptions options, RunReport report)
+    {
+        File.WriteAllText(Path.Combine(options.ResultsDir, "results.json"), JsonSerializer.Serialize(report, s_json));
+        File.WriteAllText(Path.Combine(options.ResultsDir, "report.md"), MarkdownReport.Write(report, options.ResultsDir, "."));
+        if (options.WriteDocs)
+        {
+            var docs = Path.Combine(options.RepoRoot, "docs");
+            var markdown = MarkdownReport.Write(report, Path.Combine(docs, "benchmarks"), "benchmarks");
+            File.WriteAllText(Path.Combine(docs, "benchmarks.md"), markdown);
+        }
+    }
+
+    private static void PrintSummary(RunReport report)
+    {
+        var lines = new List<string> { string.Empty, $"== Fleet.Orleans benchmark ({report.Options.Profile.Name}, commit {report.Options.Commit}) ==" };
+        if (report.CheckIns is { } c)
+        {
+            lines.Add(Line($"check-in: read {c.ReadRate:0}/s vs bare {c.BaselineRate:0}/s = {c.ReadRatio:0.00} (target 0.75); write {c.Write.PerSecond:0}/s; read p99 {c.Reads[^1].P99:0.0} ms"));
+        }
+
+        if (report.Cycles is { } cy)
+        {
+            lines.Add(Line($"refetch cycle: {cy.WritesPerCycle:0.00} writes/cycle (target 3), {cy.Cycles.PerSecond:0} cycles/s vs Azurite {cy.RawWrites.PerSecond:0} writes/s = {cy.CyclesPerRawWrite:0.00}; p50/p99 {cy.Cycles.P50:0}/{cy.Cycles.P99:0} ms"));
+        }
+
+        if (report.Scale is { Points.Count: > 0 } s)
+        {
+            lines.Add(Line($"memory: {s.Points[^1].WorkingSetPerHost / 1024:0.0} KiB working set, {s.Points[^1].HeapPerHost / 1024:0.0} KiB heap per active host at {s.Points[^1].Hosts} (target 4 KiB)"));
+        }
+
+        foreach (var d in report.Deadlines)
+        {
+            lines.Add(Line($"deadline ({d.Name}): failed − deadline p50 {d.P50:0} ms, p99 {d.P99:0} ms, max {d.Max:0} ms, {d.Missing} never failed"));
+        }
+
+        if (report.Steady is { } st)
+        {
+            lines.Add(Line($"steady fleet: held {st.Held?.Hosts ?? 0} hosts at 10 s (target 50000)"));
+        }
+
+        lines.AddRange(report.Invariants.Select(i => $"invariant {(i.Passed ? "ok  " : "FAIL")}: {i.Name}: {i.Detail}"));
+        lines.AddRange(report.Failures.Keys.Select(k => $"did not finish: {k}"));
+        lines.Add(Line($"load average {report.LoadAtStart} at start, {report.LoadAtEnd} at end; took {report.Duration.TotalMinutes:0.0} min"));
+        lines.Add($"report: {Path.Combine(report.Options.ResultsDir, "report.md")}" + (report.Options.WriteDocs ? " and docs/benchmarks.md" : string.Empty));
+        Console.WriteLine(string.Join('\n', lines));
+    }
+
+    private static string Line(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
