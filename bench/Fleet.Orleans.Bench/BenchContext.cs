@@ -63,26 +63,35 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{_clock.Elapsed:mm\\:ss}] {message}"));
 
     /// <summary>
-    /// Waits (at most five minutes) while other work keeps the 1-minute load above 1.5, so a scenario starts
-    /// on as quiet a machine as it will get; records the load it started at either way.
+    /// Waits (at most five minutes) while the 1-minute load average is above 1.5 and other work (not this run's
+    /// processes, whose own last phase also lifts the load average) keeps more than a quarter of a core busy.
+    /// Records the load average and the other work it started at either way.
     /// </summary>
     public async Task WaitForQuietAsync(string scenario, CancellationToken cancellationToken)
     {
         var waited = Stopwatch.StartNew();
-        while (MachineInfo.LoadAverage1() > 1.5 && waited.Elapsed < TimeSpan.FromMinutes(5) && !options.IsShort)
+        CpuUse sample;
+        while (true)
         {
-            if (waited.Elapsed < TimeSpan.FromSeconds(1))
+            var start = Cpu.Start();
+            await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+            sample = CpuMeter.Stop(start);
+            var quiet = MachineInfo.LoadAverage1() <= 1.5 || sample.Others < 0.25;
+            if (quiet || options.IsShort || waited.Elapsed > TimeSpan.FromMinutes(5))
             {
-                Log($"load average {MachineInfo.LoadAverage()} is above 1.5; waiting up to 5 minutes before {scenario}");
+                break;
             }
 
-            await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
+            if (waited.Elapsed < TimeSpan.FromSeconds(6))
+            {
+                Log($"load average {MachineInfo.LoadAverage()} and other work at {sample.Others:0.00} cores; waiting up to 5 minutes before {scenario}");
+            }
         }
 
-        var load = MachineInfo.LoadAverage();
-        LoadAtStart[scenario] = waited.Elapsed > TimeSpan.FromSeconds(1)
-            ? string.Create(CultureInfo.InvariantCulture, $"{load} (after waiting {waited.Elapsed.TotalSeconds:0} s)")
-            : load;
+        var note = string.Create(CultureInfo.InvariantCulture, $"{MachineInfo.LoadAverage()}, other work {sample.Others:0.00} cores");
+        LoadAtStart[scenario] = waited.Elapsed > TimeSpan.FromSeconds(10)
+            ? string.Create(CultureInfo.InvariantCulture, $"{note} (after waiting {waited.Elapsed.TotalSeconds:0} s)")
+            : note;
         Log($"{scenario}: load average {LoadAtStart[scenario]}");
     }
 

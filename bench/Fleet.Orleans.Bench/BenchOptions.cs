@@ -30,8 +30,8 @@ internal sealed record BenchProfile
     public required bool DeadlineRestartRound { get; init; }
 
     /// <summary>
-    /// Fleet sizes probed by the steady-fleet scenario; empty skips it. Hosts beyond the scale scenario's are
-    /// enrolled for it (a check-in does not depend on refetch history).
+    /// Fleet sizes probed by the steady-fleet scenario, as check-in rates of that many hosts every 10 s; empty
+    /// skips it. The scale scenario's hosts provide them, each checking in more often when there are fewer.
     /// </summary>
     public required IReadOnlyList<int> SteadyProbeSizes { get; init; }
 
@@ -79,15 +79,15 @@ internal sealed record BenchProfile
     {
         Name = "smoke",
         ScaleSizes = [300, 600],
-        SteadyProbeSizes = [400, 800],
+        SteadyProbeSizes = [2_000, 4_000],
         SteadyProbeDuration = TimeSpan.FromSeconds(10),
         SteadyHoldDuration = TimeSpan.FromSeconds(20),
         IdleCollectionWait = TimeSpan.FromSeconds(150),
     };
 
     /// <summary>
-    /// About 30 minutes on a 2-core machine whose Azurite takes a few hundred writes a second: populating a host
-    /// (enroll and one refetch cycle, five storage writes) is what bounds the scale sizes.
+    /// About 30 minutes on a 2-core machine. Azurite bounds the sizes: it takes a few hundred writes a second and
+    /// slows as its tables grow, and populating one host (enroll and one refetch cycle) costs five storage writes.
     /// </summary>
     public static BenchProfile Full { get; } = new()
     {
@@ -97,16 +97,16 @@ internal sealed record BenchProfile
         Concurrency = 32,
         CycleHosts = 2000,
         RawWriteDuration = TimeSpan.FromSeconds(10),
-        ScaleSizes = [5_000, 10_000, 20_000],
-        DeadlineHosts = 10_000,
+        ScaleSizes = [2_000, 4_000, 8_000],
+        DeadlineHosts = 3_000,
         DeadlineRestartRound = true,
-        SteadyProbeSizes = [20_000, 40_000, 60_000],
+        SteadyProbeSizes = [25_000, 50_000, 75_000, 100_000],
         SteadyProbeDuration = TimeSpan.FromSeconds(30),
         SteadyHoldDuration = TimeSpan.FromMinutes(5),
-        PickupTimeout = TimeSpan.FromSeconds(60),
-        ReminderPeriod = TimeSpan.FromSeconds(20),
+        PickupTimeout = TimeSpan.FromSeconds(40),
+        ReminderPeriod = TimeSpan.FromSeconds(15),
         CollectionAge = TimeSpan.FromSeconds(65),
-        IdleCollectionWait = TimeSpan.FromMinutes(3),
+        IdleCollectionWait = TimeSpan.FromMinutes(4),
     };
 }
 
@@ -129,6 +129,9 @@ internal sealed record BenchOptions
 
     public required string Commit { get; init; }
 
+    /// <summary>A saved results.json to write the report from, instead of running anything.</summary>
+    public string? RenderFrom { get; init; }
+
     public int ApiPort { get; init; } = 5611;
 
     public int SiloHttpPort { get; init; } = 8611;
@@ -146,6 +149,7 @@ internal sealed record BenchOptions
     {
         var profile = BenchProfile.Full;
         string? results = null;
+        string? render = null;
         var writeDocs = true;
         for (var i = 0; i < args.Length; i++)
         {
@@ -162,15 +166,32 @@ internal sealed record BenchOptions
                 case "--results" when i + 1 < args.Length:
                     results = args[++i];
                     break;
+                case "--render" when i + 1 < args.Length:
+                    render = args[++i];
+                    break;
                 case "--no-docs":
                     writeDocs = false;
                     break;
                 default:
-                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --results DIR, --no-docs)");
+                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --results DIR, --no-docs, --render results.json)");
             }
         }
 
         var root = Required("FLEET_ROOT");
+        if (render is not null)
+        {
+            return new BenchOptions
+            {
+                Profile = profile,
+                RepoRoot = root,
+                ResultsDir = results ?? Path.GetDirectoryName(Path.GetFullPath(render))!,
+                WriteDocs = writeDocs,
+                StorageConnectionString = string.Empty,
+                AzuritePid = null,
+                Commit = "unknown",
+                RenderFrom = render,
+            };
+        }
 
         return new BenchOptions
         {

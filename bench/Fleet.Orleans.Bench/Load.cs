@@ -114,6 +114,9 @@ internal sealed record PacedResult(
     IReadOnlyList<PacedWindow> Windows)
 {
     public double TargetPerSecond => Hosts / Interval.TotalSeconds;
+
+    /// <summary>How many hosts checking in every <paramref name="reference"/> make the same rate.</summary>
+    public double EquivalentHosts(TimeSpan reference) => Hosts * (reference / Interval);
 }
 
 /// <summary>

@@ -69,7 +69,11 @@ internal sealed class CpuMeter
             p => Math.Max(0, ProcessTicks(p.Value.Pid) - p.Value.Ticks) / TicksPerSecond / seconds,
             StringComparer.Ordinal);
 
-        return new CpuUse(elapsed, cores, (MachineBusyTicks() - start.MachineTicks) / TicksPerSecond / seconds);
+        // The machine's counters and the processes' are read at slightly different moments; never report
+        // the machine less busy than our own processes were.
+        var machine = (MachineBusyTicks() - start.MachineTicks) / TicksPerSecond / seconds;
+
+        return new CpuUse(elapsed, cores, Math.Max(machine, cores.Values.Sum()));
     }
 
     private static long ProcessTicks(int pid)

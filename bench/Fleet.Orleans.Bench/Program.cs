@@ -17,6 +17,7 @@ internal static class BenchProgram
     {
         WriteIndented = true,
         IncludeFields = true,
+        PreferredObjectCreationHandling = JsonObjectCreationHandling.Populate,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
@@ -34,6 +35,15 @@ internal static class BenchProgram
         }
 
         Directory.CreateDirectory(options.ResultsDir);
+        if (options.RenderFrom is { } saved)
+        {
+            // Writes the report again from a run's results.json, e.g. after a change to the report's wording.
+            var rendered = JsonSerializer.Deserialize<RunReport>(await File.ReadAllTextAsync(saved), s_json)!;
+            rendered.Options = options with { Commit = JsonDocument.Parse(await File.ReadAllTextAsync(saved)).RootElement.GetProperty("Commit").GetString()! };
+            WriteOutputs(rendered.Options, rendered);
+            PrintSummary(rendered);
+            return 0;
+        }
 
         // A hard bound on the whole run, whatever happens inside it.
         using var cancel = new CancellationTokenSource(options.IsShort ? TimeSpan.FromMinutes(8) : TimeSpan.FromMinutes(75));
@@ -83,8 +93,14 @@ internal static class BenchProgram
                 // Scenario 1's hosts warm a restarted silo up; they are not part of the measured fleet.
                 report.Scale = await ScaleMemory.RunAsync(context, context.Enrolled.Take(100).ToList(), ct);
             }, cancellationToken, skip: options.Profile.ScaleSizes.Count == 0);
+
+            // The steady fleet runs while the scale scenario's hosts are still active; idle collection follows it.
+            await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: report.Scale is null);
+            await ScenarioAsync(context, report, "idle collection", async ct =>
+            {
+                report.Scale = await ScaleMemory.IdleAsync(context, report.Scale!, ct);
+            }, cancellationToken, skip: report.Scale is null, waitForQuiet: false);
             await ScenarioAsync(context, report, "deadline precision", async ct => report.Deadlines = await DeadlinePrecision.RunAsync(context, ct), cancellationToken);
-            await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: options.Profile.SteadyProbeSizes.Count == 0);
 
             report.Invariants.AddRange(context.Invariants);
             foreach (var (scenario, load) in context.LoadAtStart)
@@ -107,14 +123,24 @@ internal static class BenchProgram
     }
 
     private static async Task ScenarioAsync(
-        BenchContext context, RunReport report, string name, Func<CancellationToken, Task> run, CancellationToken cancellationToken, bool skip = false)
+        BenchContext context,
+        RunReport report,
+        string name,
+        Func<CancellationToken, Task> run,
+        CancellationToken cancellationToken,
+        bool skip = false,
+        bool waitForQuiet = true)
     {
         if (skip || report.Failures.ContainsKey("product"))
         {
             return;
         }
 
-        await context.WaitForQuietAsync(name, cancellationToken);
+        if (waitForQuiet)
+        {
+            await context.WaitForQuietAsync(name, cancellationToken);
+        }
+
         try
         {
             await run(cancellationToken);
@@ -167,7 +193,7 @@ internal static class BenchProgram
 
         if (report.Steady is { } st)
         {
-            lines.Add(Line($"steady fleet: held {st.Held?.Hosts ?? 0} hosts at 10 s (target 50000)"));
+            lines.Add(Line($"steady fleet: held {st.Held} hosts at 10 s (target 50000)"));
         }
 
         lines.AddRange(report.Invariants.Select(i => $"invariant {(i.Passed ? "ok  " : "FAIL")}: {i.Name}: {i.Detail}"));

@@ -98,13 +98,13 @@ internal static class Charts
     public static string SteadyProbes(string folder, SteadyResult r)
     {
         var plot = new Plot();
-        var all = r.Probes.Concat(r.Holds.Select(h => h.Result)).OrderBy(p => p.Hosts).ToList();
+        var all = r.Probes.Concat(r.Holds.Select(h => h.Result)).ToList();
         var probes = plot.Add.Scatter(
-            r.Probes.Select(p => (double)p.Hosts).ToArray(),
+            r.Probes.Select(p => (double)r.Equivalent(p)).ToArray(),
             r.Probes.Select(p => Math.Min(p.Stats.P99, 5000)).ToArray());
         probes.LegendText = "p99 in a probe";
         var holds = plot.Add.Scatter(
-            r.Holds.Select(h => (double)h.Result.Hosts).ToArray(),
+            r.Holds.Select(h => (double)r.Equivalent(h.Result)).ToArray(),
             r.Holds.Select(h => Math.Min(h.Result.Stats.P99, 5000)).ToArray());
         holds.LegendText = "p99 over the full window";
         holds.LineWidth = 0;
@@ -114,7 +114,7 @@ internal static class Charts
         limit.LinePattern = LinePattern.Dashed;
         limit.LegendText = "100 ms";
         plot.Title("Steady fleet: p99 check-in latency by fleet size (10 s interval)");
-        plot.XLabel("hosts");
+        plot.XLabel("hosts checking in every 10 s (as a check-in rate)");
         plot.YLabel("p99 ms (from when the check-in was due)");
         plot.ShowLegend(Alignment.UpperLeft);
         plot.Axes.SetLimitsY(0, Math.Max(150, all.Max(p => Math.Min(p.Stats.P99, 5000)) * 1.1));
@@ -122,7 +122,7 @@ internal static class Charts
         return Save(plot, folder, "steady-fleet-probes.png");
     }
 
-    public static string SteadyHold(string folder, PacedResult hold)
+    public static string SteadyHold(string folder, SteadyResult r, PacedResult hold)
     {
         var plot = new Plot();
         var windows = hold.Windows.Where(w => w.Ok > 0).ToList();
@@ -134,7 +134,7 @@ internal static class Charts
         var limit = plot.Add.HorizontalLine(SteadyResult.P99LimitMs);
         limit.LinePattern = LinePattern.Dashed;
         limit.LegendText = "100 ms";
-        plot.Title(string.Create(CultureInfo.InvariantCulture, $"Steady fleet of {hold.Hosts} hosts: latency per 10 s window"));
+        plot.Title(string.Create(CultureInfo.InvariantCulture, $"Steady fleet of {r.Equivalent(hold):N0} hosts at 10 s: latency per 10 s window"));
         plot.XLabel("seconds (the first window is the warm-up lap)");
         plot.YLabel("ms");
         plot.ShowLegend(Alignment.UpperLeft);

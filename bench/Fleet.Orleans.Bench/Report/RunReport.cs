@@ -6,9 +6,16 @@ namespace Fleet.Bench.Report;
 /// <summary>Everything one run measured, for the Markdown report and the JSON beside it.</summary>
 internal sealed class RunReport(BenchOptions options)
 {
+    /// <summary>For reading a saved results.json; <see cref="Options"/> is set afterwards.</summary>
+    [JsonConstructor]
+    public RunReport()
+        : this(null!)
+    {
+    }
+
     /// <summary>Not serialized: it holds the storage connection string.</summary>
     [JsonIgnore]
-    public BenchOptions Options => options;
+    public BenchOptions Options { get; set; } = options;
 
     public BenchProfile Profile => Options.Profile;
 

@@ -12,10 +12,16 @@ internal sealed record ScalePoint(
     CpuUse ActivateCpu,
     MemorySnapshot Active)
 {
-    /// <summary>Silo working-set growth per active host, over a restarted silo whose index shards are loaded.</summary>
-    public double WorkingSetPerHost => (Active.WorkingSet - Warm.WorkingSet) / (double)Hosts;
+    /// <summary>
+    /// Host activations the measurement covers: those the silo reported, since on a slow storage the first hosts
+    /// activated may already have been collected by the time the last one is.
+    /// </summary>
+    public long ActiveHosts => Math.Max(1, Active.HostActivations - Warm.HostActivations);
 
-    public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)Hosts;
+    /// <summary>Silo working-set growth per active host, over a restarted silo whose index shards are loaded.</summary>
+    public double WorkingSetPerHost => (Active.WorkingSet - Warm.WorkingSet) / (double)ActiveHosts;
+
+    public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)ActiveHosts;
 
     public double ActivationsPerSecond => Activate.PerSecond;
 }
@@ -39,6 +45,10 @@ internal static class ScaleMemory
 {
     private const int Concurrency = 64;
 
+    /// <summary>
+    /// Populates and measures every size. The largest size's hosts are left active for the steady fleet; call
+    /// <see cref="IdleAsync"/> afterwards for the memory after idle collection.
+    /// </summary>
     public static async Task<ScaleResult?> RunAsync(BenchContext context, IReadOnlyList<SimHost> warmUpHosts, CancellationToken cancellationToken)
     {
         var sizes = context.Profile.ScaleSizes;
@@ -67,9 +77,7 @@ internal static class ScaleMemory
             points.Add(await MeasureAsync(context, size, populate, warmUpHosts, cancellationToken));
         }
 
-        var (waited, afterIdle, idleWrites) = await IdleAsync(context, sizes[^1], cancellationToken);
-
-        return new ScaleResult(points, waited, afterIdle, idleWrites, context.Fleet.Count, cpu!);
+        return new ScaleResult(points, TimeSpan.Zero, null, null, context.Fleet.Count, cpu!);
     }
 
     private static async Task<ScalePoint> MeasureAsync(
@@ -92,15 +100,15 @@ internal static class ScaleMemory
         var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active);
         context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
             $"{point.WorkingSetPerHost:0} B working set and {point.HeapPerHost:0} B heap per host, " +
-            $"{active.HostActivations} host activations");
+            $"{point.ActiveHosts} of {size} hosts active when measured");
 
         return point;
     }
 
     /// <summary>Leaves every host idle until the silo has collected them (or the wait runs out).</summary>
-    private static async Task<(TimeSpan Waited, MemorySnapshot AfterIdle, StorageCounts Writes)> IdleAsync(
-        BenchContext context, int size, CancellationToken cancellationToken)
+    public static async Task<ScaleResult> IdleAsync(BenchContext context, ScaleResult result, CancellationToken cancellationToken)
     {
+        var size = result.Points[^1].Hosts;
         context.Log($"scale: waiting up to {context.Profile.IdleCollectionWait.TotalMinutes:0} min for idle hosts to be collected");
         var before = await context.Http.StorageWritesAsync(cancellationToken);
         var clock = Stopwatch.StartNew();
@@ -121,6 +129,6 @@ internal static class ScaleMemory
         context.Log($"  after {clock.Elapsed.TotalSeconds:0} s idle: {after.HostActivations} host activations, " +
             $"working set {after.WorkingSet / 1048576.0:0} MiB, {writes.GrainState} grain-state writes while collecting");
 
-        return (clock.Elapsed, after, writes);
+        return result with { IdleWait = clock.Elapsed, AfterIdle = after, IdleWrites = writes };
     }
 }
