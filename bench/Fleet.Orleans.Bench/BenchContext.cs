@@ -189,6 +189,36 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
         return count;
     }
 
+    /// <summary>
+    /// Waits (bounded) until the silo's storage-write counters stop moving for five seconds, so a scenario does
+    /// not start while deactivations are still flushing to Azurite.
+    /// </summary>
+    public async Task WaitForStorageQuietAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        StorageCounts? last = null;
+        while (clock.Elapsed < wait)
+        {
+            try
+            {
+                var now = await http.StorageWritesAsync(cancellationToken);
+                if (now == last)
+                {
+                    return;
+                }
+
+                last = now;
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+
+        Log($"storage writes still moving after {wait.TotalSeconds:0} s; going on");
+    }
+
     private async Task<bool> EnrollWithRetryAsync(SimHost host, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < 3; attempt++)

@@ -98,7 +98,7 @@ internal sealed record BenchProfile
         CycleHosts = 2000,
         RawWriteDuration = TimeSpan.FromSeconds(10),
         ScaleSizes = [2_000, 4_000, 8_000],
-        DeadlineHosts = 3_000,
+        DeadlineHosts = 2_000,
         DeadlineRestartRound = true,
         SteadyProbeSizes = [25_000, 50_000, 75_000, 100_000],
         SteadyProbeDuration = TimeSpan.FromSeconds(30),

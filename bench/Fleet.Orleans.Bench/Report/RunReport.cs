@@ -17,9 +17,10 @@ internal sealed class RunReport(BenchOptions options)
     [JsonIgnore]
     public BenchOptions Options { get; set; } = options;
 
-    public BenchProfile Profile => Options.Profile;
+    // Read back from results.json before Options is set, hence the fallbacks.
+    public BenchProfile Profile => Options?.Profile ?? BenchProfile.Full;
 
-    public string Commit => Options.Commit;
+    public string Commit => Options?.Commit ?? "unknown";
 
     public required MachineInfo Machine { get; init; }
 

@@ -38,21 +38,15 @@ internal static class DeadlinePrecision
     public static async Task<IReadOnlyList<DeadlineRound>> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         var count = context.Profile.DeadlineHosts;
-        List<SimHost> hosts;
-        if (context.Fleet.Count >= 2 * count)
+
+        // Any enrolled host that stays silent will do: the earlier scenarios' hosts, topped up if too few.
+        var hosts = context.Enrolled.Take(2 * count).ToList();
+        if (hosts.Count < 2 * count)
         {
-            hosts = context.Fleet.Take(2 * count).ToList();
-        }
-        else if (context.Enrolled.Count >= 2 * count)
-        {
-            // The short run reuses the earlier scenarios' hosts: any enrolled host that stays silent will do.
-            hosts = context.Enrolled.Take(2 * count).ToList();
-        }
-        else
-        {
-            hosts = Payloads.MakeHosts(0xB4, 0, 2 * count);
-            context.Log($"deadline: enrolling {hosts.Count} hosts");
-            await context.EnrollAsync(hosts, Concurrency, cancellationToken);
+            var more = Payloads.MakeHosts(0xB4, 0, (2 * count) - hosts.Count);
+            context.Log($"deadline: enrolling {more.Count} more hosts");
+            await context.EnrollAsync(more, Concurrency, cancellationToken);
+            hosts.AddRange(more);
         }
 
         var rounds = new List<DeadlineRound>
@@ -71,6 +65,7 @@ internal static class DeadlinePrecision
         BenchContext context, string name, List<SimHost> hosts, bool restart, CancellationToken cancellationToken)
     {
         var http = context.Http;
+        await context.WaitForStorageQuietAsync(TimeSpan.FromMinutes(3), cancellationToken);
         var failedBefore = (await http.SummaryAsync(cancellationToken)).GetValueOrDefault("failed");
         context.Log($"deadline ({name}): refetching {hosts.Count} silent hosts");
         var accepted = new ConcurrentDictionary<string, RefetchAccepted>(StringComparer.Ordinal);

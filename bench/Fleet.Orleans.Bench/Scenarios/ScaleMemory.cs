@@ -115,15 +115,22 @@ internal static class ScaleMemory
         while (clock.Elapsed < context.Profile.IdleCollectionWait)
         {
             await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
-            var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
-            if (now.HostActivations < size / 100)
+            try
             {
-                break;
+                var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
+                if (now.HostActivations < size / 100)
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // The silo answers 500 while its activation statistics time out under a deactivation storm.
             }
         }
 
-        // Let the last deactivation flushes finish before reading the counters.
-        await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken);
+        // Let the last deactivation flushes reach Azurite before reading the counters.
+        await context.WaitForStorageQuietAsync(TimeSpan.FromMinutes(3), cancellationToken);
         var after = await context.Http.MemoryAsync(collect: true, cancellationToken);
         var writes = await context.Http.StorageWritesAsync(cancellationToken) - before;
         context.Log($"  after {clock.Elapsed.TotalSeconds:0} s idle: {after.HostActivations} host activations, " +
