@@ -98,7 +98,10 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
     public Task<bool> NoOpReadAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadAsync(ReadPath, host, cancellationToken);
 
-    /// <summary>Enrolls the hosts; a host that fails is tried twice more. Throws if any still fails.</summary>
+    /// <summary>
+    /// Enrolls the hosts; a host that fails is tried twice more. Hosts that still fail (the Api answers 503 when
+    /// Azurite falls behind) are dropped from the list and logged; more than 2 % failing stops the scenario.
+    /// </summary>
     public async Task<LoadStats> EnrollAsync(List<SimHost> hosts, int concurrency, CancellationToken cancellationToken)
     {
         var stats = await ClosedLoop.RunAsync(
@@ -108,9 +111,15 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
             hosts.Count,
             (i, ct) => EnrollWithRetryAsync(hosts[(int)i], ct),
             cancellationToken);
-        if (stats.Errors > 0)
+        if (stats.Errors > hosts.Count / 50)
         {
             throw new InvalidOperationException($"{stats.Errors} of {hosts.Count} hosts could not enroll; see {product.Api!.LogPath}");
+        }
+
+        if (stats.Errors > 0)
+        {
+            Log($"  {stats.Errors} of {hosts.Count} hosts could not enroll (storage too slow); going on without them");
+            hosts.RemoveAll(h => h.NodeKey is null);
         }
 
         Enrolled.AddRange(hosts);
@@ -158,6 +167,16 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
             TimeSpan.FromMinutes(10),
             hosts.Count,
             (i, ct) => NoOpReadAsync(hosts[(int)i], ct),
+            cancellationToken);
+
+    /// <summary>Operator reads of each host: activates them without a check-in, so collecting them later writes nothing.</summary>
+    public Task<LoadStats> ActivateQuietlyAsync(IReadOnlyList<SimHost> hosts, int concurrency, CancellationToken cancellationToken) =>
+        ClosedLoop.RunAsync(
+            "activate (operator read)",
+            concurrency,
+            TimeSpan.FromMinutes(10),
+            hosts.Count,
+            (i, ct) => http.GetHostAsync(hosts[(int)i].Uuid, ct),
             cancellationToken);
 
     /// <summary>Polls the summary until <paramref name="status"/> reaches <paramref name="expected"/> hosts or the wait ends.</summary>

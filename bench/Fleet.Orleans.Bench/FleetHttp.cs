@@ -102,6 +102,13 @@ internal sealed class FleetHttp : IDisposable
             root.GetProperty("deadline").GetDateTimeOffset());
     }
 
+    public async Task<bool> GetHostAsync(string hostId, CancellationToken cancellationToken)
+    {
+        using var response = await _operators.GetAsync($"api/v1/hosts/{hostId}", cancellationToken);
+
+        return response.IsSuccessStatusCode;
+    }
+
     /// <summary>Counts by status word from <c>GET /api/v1/hosts/summary</c>.</summary>
     public async Task<IReadOnlyDictionary<string, int>> SummaryAsync(CancellationToken cancellationToken)
     {

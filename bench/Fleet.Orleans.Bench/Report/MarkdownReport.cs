@@ -114,7 +114,7 @@ internal static class MarkdownReport
         if (r.Scale is { Points.Count: > 0 } s)
         {
             var largest = s.Points[^1];
-            md.AppendLine(Invariant($"| 3 | ≤ 4 KB silo memory per idle active host | {largest.WorkingSetPerHost / KiB:0.0} KiB working set ({largest.HeapPerHost / KiB:0.0} KiB managed heap) per host at {largest.Hosts:N0} | {AtMost(largest.WorkingSetPerHost / KiB, 4, "0.0", " KiB")} |"));
+            md.AppendLine(Invariant($"| 3 | ≤ 4 KB silo memory per idle active host | {largest.WorkingSetPerHost / KiB:0.0} KiB working set, {largest.HeapPerHost / KiB:0.0} KiB managed heap per host at {largest.Hosts:N0} | working set (what the machine pays): {AtMost(largest.WorkingSetPerHost / KiB, 4, "0.0", " KiB")}; managed heap (live objects): {AtMost(largest.HeapPerHost / KiB, 4, "0.0", " KiB")} |"));
         }
 
         if (r.Deadlines.Count > 0)
@@ -240,7 +240,7 @@ internal static class MarkdownReport
         md.AppendLine("Every host is a real grain with real state: enrolled from the real payload and taken through one completed refetch. " +
             "At each size the silo is killed and started again, a hundred other hosts are activated to load the code paths and the 16 " +
             "index shards (which hold a row per enrolled host), and memory is read after a forced full, compacting GC (`/debug/memory?collect=true`). " +
-            "Then every host of the size is activated by one check-in, and memory is read again. Per host is the growth divided by the host " +
+            "Then every host of the size is activated by an operator read (`GET /api/v1/hosts/{id}`; a check-in would leave a last-seen time to flush on collection), and memory is read again. Per host is the growth divided by the host " +
             "activations the silo reported (on this slow storage the first hosts may be collected again before the last is activated). " +
             Invariant($"Load average at the start: {r.LoadByScenario.GetValueOrDefault("scale and memory", "?")}."));
         md.AppendLine();

@@ -43,7 +43,7 @@ internal sealed record ScaleResult(
 /// </summary>
 internal static class ScaleMemory
 {
-    private const int Concurrency = 64;
+    private const int Concurrency = 32;
 
     /// <summary>
     /// Populates and measures every size. The largest size's hosts are left active for the steady fleet; call
@@ -88,12 +88,12 @@ internal static class ScaleMemory
         var fresh = await context.Http.MemoryAsync(collect: true, cancellationToken);
 
         // A few other hosts load the code paths and the index shards, so what follows is the hosts' own cost.
-        await context.ActivateAsync(warmUpHosts.Take(100).ToList(), 8, cancellationToken);
+        await context.ActivateQuietlyAsync(warmUpHosts.Take(100).ToList(), 8, cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var warm = await context.Http.MemoryAsync(collect: true, cancellationToken);
 
         var sample = context.Cpu.Start();
-        var activate = await context.ActivateAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
+        var activate = await context.ActivateQuietlyAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
         var cpu = CpuMeter.Stop(sample);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var active = await context.Http.MemoryAsync(collect: true, cancellationToken);
