@@ -34,4 +34,23 @@ public interface IHostGrain : IGrainWithStringKey
     /// <summary>The operator's view, or <see langword="null"/> for a host that never enrolled.</summary>
     [Alias("get")]
     Task<HostView?> GetAsync();
+
+    /// <summary>An Apple MDM check-in (<c>Authenticate</c>, <c>TokenUpdate</c>, <c>CheckOut</c>) for this UDID.</summary>
+    [Alias("mdm-checkin")]
+    Task<MdmCheckInResult> MdmCheckInAsync(MdmCheckIn checkIn);
+
+    /// <summary>
+    /// An Apple MDM command-channel report for this UDID: records the result of the command it names and
+    /// answers the next command for the device, or none.
+    /// </summary>
+    [Alias("mdm-report")]
+    Task<MdmReportResult> MdmReportAsync(MdmReport report);
+
+    /// <summary>Moves the host to a team (null: no team) and assigns that team's profiles; false for an unknown host.</summary>
+    [Alias("set-team")]
+    Task<bool> SetTeamAsync(string? teamId);
+
+    /// <summary>The team's declared profiles changed; the host reconciles its profiles with them.</summary>
+    [Alias("team-profiles")]
+    Task ApplyTeamProfilesAsync(TeamProfiles profiles);
 }

@@ -14,7 +14,9 @@ public sealed record HostIndexEntry(
     [property: Id(6)] string? Serial,
     [property: Id(7)] DateTimeOffset? LastSeenAt,
     [property: Id(8)] DateTimeOffset StatusChangedAt,
-    [property: Id(9)] Reason? Reason);
+    [property: Id(9)] Reason? Reason,
+    [property: Id(10)] string? TeamId = null,
+    [property: Id(11)] ProfileStatus OsSettings = ProfileStatus.None);
 
 /// <summary>A filter over the index. Null fields match everything.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-query")]
@@ -22,7 +24,9 @@ public sealed record HostQuery(
     [property: Id(0)] RefetchStatus? Status,
     [property: Id(1)] string? Platform,
     [property: Id(2)] string? AfterHostId,
-    [property: Id(3)] int Limit);
+    [property: Id(3)] int Limit,
+    [property: Id(4)] string? TeamId = null,
+    [property: Id(5)] ProfileStatus? OsSettings = null);
 
 /// <summary>One shard's answer: matching entries in host-id order, and how many matched in all.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-page")]
@@ -55,6 +59,10 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     /// <summary>Reads memory only, so it may run while a flush waits on storage.</summary>
     [AlwaysInterleave, Alias("count")]
     Task<HostCounts> CountAsync();
+
+    /// <summary>Hosts by OS-settings status, for one team or (null) all; hosts without profiles are not counted.</summary>
+    [AlwaysInterleave, Alias("count-os-settings")]
+    Task<ProfileSummary> CountOsSettingsAsync(string? teamId);
 }
 
 /// <summary>How hosts map onto index shards. Both the Api and the silo must agree on it.</summary>

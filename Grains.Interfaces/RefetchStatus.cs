@@ -37,4 +37,16 @@ public static class ReasonCodes
 
     /// <summary>The agent ran a detail query and reported an error for it.</summary>
     public const string AgentError = "agent_error";
+
+    /// <summary>A push to the device could not be sent (gateway unreachable, push certificate expired, token invalid).</summary>
+    public const string PushFailed = "push_failed";
+
+    /// <summary>The device did not acknowledge an MDM command in time.</summary>
+    public const string MdmNoAck = "mdm_no_ack";
+
+    /// <summary>The device answered an MDM command with <c>Error</c> or <c>CommandFormatError</c>.</summary>
+    public const string MdmError = "mdm_error";
+
+    /// <summary>The device removed its MDM enrollment (<c>CheckOut</c>) or re-enrolled while work was outstanding.</summary>
+    public const string MdmUnenrolled = "mdm_unenrolled";
 }

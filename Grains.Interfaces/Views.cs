@@ -25,7 +25,9 @@ public sealed record Transition(
     [property: Id(4)] Reason? Reason);
 
 /// <summary>
-/// Everything an operator sees of one host. <see cref="Revision"/> grows by one with every change written
+/// Everything an operator sees of one host. <see cref="OsSettings"/> is the worst status of its profiles
+/// (removals included), <see cref="ProfileStatus.None"/> without profiles; <see cref="Mdm"/> is null for a
+/// host that never checked in over MDM. <see cref="Revision"/> grows by one with every change written
 /// to storage, so a client can tell whether anything was stored between two reads.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.host-view")]
@@ -37,7 +39,11 @@ public sealed record HostView(
     [property: Id(4)] DateTimeOffset? DetailUpdatedAt,
     [property: Id(5)] RefetchView? Refetch,
     [property: Id(6)] IReadOnlyList<Transition> Transitions,
-    [property: Id(7)] long Revision);
+    [property: Id(7)] long Revision,
+    [property: Id(8)] string? TeamId,
+    [property: Id(9)] ProfileStatus OsSettings,
+    [property: Id(10)] IReadOnlyList<HostProfileView> Profiles,
+    [property: Id(11)] MdmView? Mdm);
 
 /// <summary>How a refetch request was taken.</summary>
 [GenerateSerializer, Alias("fleet.refetch-outcome")]

@@ -170,10 +170,23 @@ internal sealed partial class HostGrain(
             State.DetailUpdatedAt,
             State.Refetch?.ToView(HostId),
             [.. State.Transitions],
-            State.Revision);
+            State.Revision,
+            TeamId: null,
+            OsSettings: ProfileStatus.None,
+            Profiles: [],
+            Mdm: null);
 
         return Task.FromResult<HostView?>(view);
     }
+
+    // Placeholders while the MDM work lands (issue 3); replaced by the real implementation before commit.
+    Task<MdmCheckInResult> IHostGrain.MdmCheckInAsync(MdmCheckIn checkIn) => throw new NotSupportedException();
+
+    Task<MdmReportResult> IHostGrain.MdmReportAsync(MdmReport report) => throw new NotSupportedException();
+
+    Task<bool> IHostGrain.SetTeamAsync(string? teamId) => throw new NotSupportedException();
+
+    Task IHostGrain.ApplyTeamProfilesAsync(TeamProfiles profiles) => throw new NotSupportedException();
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {

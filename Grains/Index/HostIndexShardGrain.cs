@@ -125,4 +125,7 @@ internal sealed partial class HostIndexShardGrain(
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not save {Count} entries; will retry")]
     private partial void LogFlushFailed(int shard, int count, Exception exception);
+
+    // Placeholder while the MDM work lands (issue 3).
+    Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId) => throw new NotSupportedException();
 }
