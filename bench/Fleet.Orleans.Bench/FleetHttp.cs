@@ -102,6 +102,28 @@ internal sealed class FleetHttp : IDisposable
             root.GetProperty("deadline").GetDateTimeOffset());
     }
 
+    /// <summary>The host's own refetch (status word, epoch, completed_at) from <c>GET /api/v1/hosts/{id}</c>, not the index.</summary>
+    public async Task<(string? Status, int? Epoch, DateTimeOffset? CompletedAt)> GetRefetchAsync(string hostId, CancellationToken cancellationToken)
+    {
+        using var response = await _operators.GetAsync($"api/v1/hosts/{hostId}", cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return (null, null, null);
+        }
+
+        using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken));
+        if (!document.RootElement.TryGetProperty("refetch", out var refetch) || refetch.ValueKind != JsonValueKind.Object)
+        {
+            return (null, null, null);
+        }
+
+        DateTimeOffset? completed = refetch.TryGetProperty("completed_at", out var at) && at.ValueKind == JsonValueKind.String
+            ? at.GetDateTimeOffset()
+            : null;
+
+        return (refetch.GetProperty("status").GetString(), refetch.GetProperty("epoch").GetInt32(), completed);
+    }
+
     public async Task<bool> GetHostAsync(string hostId, CancellationToken cancellationToken)
     {
         using var response = await _operators.GetAsync($"api/v1/hosts/{hostId}", cancellationToken);
