@@ -13,7 +13,32 @@ public sealed record RefetchView(
     [property: Id(7)] Reason? Reason,
     [property: Id(8)] DateTimeOffset? CompletedAt,
     [property: Id(9)] DateTimeOffset? HandedOutAt,
-    [property: Id(10)] string Policy);
+    [property: Id(10)] string Policy)
+{
+    /// <summary>The osquery requirement; null when the policy verifies through MDM alone.</summary>
+    [Id(11)] public RefetchPartView? Osquery { get; init; }
+
+    /// <summary>The MDM requirement (this epoch's <c>DeviceInformation</c> acknowledged); null when not required.</summary>
+    [Id(12)] public RefetchPartView? Mdm { get; init; }
+
+    /// <summary>Why a requirement the policy names is missing, for example a Mac not enrolled in MDM.</summary>
+    [Id(13)] public string? Note { get; init; }
+}
+
+/// <summary>
+/// One requirement of a refetch, with its own deadline and attempts. <see cref="CommandUuid"/> names the
+/// MDM command that meets it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("fleet.refetch-part-view")]
+public sealed record RefetchPartView(
+    [property: Id(0)] RefetchStatus Status,
+    [property: Id(1)] DateTimeOffset? Deadline,
+    [property: Id(2)] int Attempt,
+    [property: Id(3)] int MaxAttempts,
+    [property: Id(4)] Reason? Reason,
+    [property: Id(5)] DateTimeOffset? CompletedAt,
+    [property: Id(6)] DateTimeOffset? HandedOutAt,
+    [property: Id(7)] string? CommandUuid);
 
 /// <summary>One change of a host's refetch status.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.transition")]

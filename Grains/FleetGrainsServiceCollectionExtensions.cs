@@ -1,5 +1,6 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Index;
+using Fleet.Grains.Mdm;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,8 +12,8 @@ namespace Fleet.Grains;
 public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers what the grains need besides Orleans itself: validated refetch policies, the clock,
-    /// metrics and the index store. The caller registers a <c>TableServiceClient</c>.
+    /// Registers what the grains need besides Orleans itself: validated refetch policies, push options, the
+    /// clock, metrics and the index store. The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -21,6 +22,7 @@ public static class FleetGrainsServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<RefetchOptions>, RefetchOptionsDefaults>();
         services.AddSingleton<IValidateOptions<RefetchOptions>>(new RefetchOptionsValidator(configuration));
+        services.AddOptions<PushOptions>().BindConfiguration(PushOptions.SectionName);
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();

@@ -6,6 +6,8 @@ public static class Platforms
     public const string Darwin = "darwin";
     public const string Linux = "linux";
     public const string Windows = "windows";
+    public const string Ios = "ios";
+    public const string IPadOs = "ipados";
 
     private static readonly HashSet<string> s_linuxNames = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -39,4 +41,31 @@ public static class Platforms
 
         return likes.Any(s_linuxNames.Contains) ? Linux : value;
     }
+
+    /// <summary>
+    /// The platform of an Apple device from its MDM product name (<c>MacBookPro18,3</c>, <c>iPad2,5</c>);
+    /// null when the name is not one the service knows.
+    /// </summary>
+    public static string? FromAppleProductName(string? productName)
+    {
+        if (string.IsNullOrEmpty(productName))
+        {
+            return null;
+        }
+
+        if (productName.StartsWith("iPad", StringComparison.Ordinal))
+        {
+            return IPadOs;
+        }
+
+        if (productName.StartsWith("iPhone", StringComparison.Ordinal) || productName.StartsWith("iPod", StringComparison.Ordinal))
+        {
+            return Ios;
+        }
+
+        // Mac covers MacBook, Macmini and MacPro.
+        return s_macPrefixes.Any(prefix => productName.StartsWith(prefix, StringComparison.Ordinal)) ? Darwin : null;
+    }
+
+    private static readonly string[] s_macPrefixes = ["Mac", "iMac", "VirtualMac"];
 }

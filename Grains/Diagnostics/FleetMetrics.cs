@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Fleet.Contracts;
+using Fleet.Grains.Mdm;
 
 namespace Fleet.Grains.Diagnostics;
 
@@ -23,6 +24,9 @@ public sealed class FleetMetrics
     private readonly Counter<long> _transitions;
     private readonly Counter<long> _deadlinesExpired;
     private readonly Counter<long> _checkIns;
+    private readonly Counter<long> _mdmReports;
+    private readonly Counter<long> _pushes;
+    private readonly Counter<long> _pushFailures;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
@@ -32,6 +36,9 @@ public sealed class FleetMetrics
         _transitions = meter.CreateCounter<long>("fleet.refetch.transitions", "{transition}", "Refetch status changes.");
         _deadlinesExpired = meter.CreateCounter<long>("fleet.refetch.deadlines_expired", "{deadline}", "Refetch deadlines that passed.");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
+        _mdmReports = meter.CreateCounter<long>("fleet.mdm.reports", "{report}", "MDM command-channel reports, by status.");
+        _pushes = meter.CreateCounter<long>("fleet.mdm.pushes", "{push}", "MDM pushes delivered to the push service.");
+        _pushFailures = meter.CreateCounter<long>("fleet.mdm.push_failures", "{push}", "MDM pushes that failed, by kind.");
     }
 
     public void StorageWrite(StorageWriteKind kind)
@@ -59,6 +66,14 @@ public sealed class FleetMetrics
 
     public void CheckIn(string endpoint) => _checkIns.Add(1, new KeyValuePair<string, object?>("endpoint", endpoint));
 
+    public void MdmReport(MdmResultStatus status) =>
+        _mdmReports.Add(1, new KeyValuePair<string, object?>("status", Words.Of(status)));
+
+    public void PushSent() => _pushes.Add(1);
+
+    public void PushFailed(PushFailureKind kind) =>
+        _pushFailures.Add(1, new KeyValuePair<string, object?>("kind", Words.Of(kind)));
+
     private static string Name(StorageWriteKind kind) => kind switch
     {
         StorageWriteKind.GrainState => "grain_state",
@@ -77,5 +92,22 @@ public static class Words
         RefetchStatus.Verified => "verified",
         RefetchStatus.Failed => "failed",
         _ => "none",
+    };
+
+    public static string Of(MdmResultStatus status) => status switch
+    {
+        MdmResultStatus.Idle => "idle",
+        MdmResultStatus.Acknowledged => "acknowledged",
+        MdmResultStatus.Error => "error",
+        MdmResultStatus.CommandFormatError => "command_format_error",
+        _ => "not_now",
+    };
+
+    public static string Of(PushFailureKind kind) => kind switch
+    {
+        PushFailureKind.Unreachable => "unreachable",
+        PushFailureKind.CertificateExpired => "certificate_expired",
+        PushFailureKind.InvalidDeviceToken => "invalid_device_token",
+        _ => "rejected",
     };
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
+using Fleet.Grains.Mdm;
 using Fleet.Grains.Osquery;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
@@ -12,20 +13,25 @@ namespace Fleet.Grains.Hosts;
 
 /// <summary>
 /// One machine's truth. Check-ins that change nothing stay in memory; real changes are persisted before
-/// they are acknowledged. While a refetch is in flight a grain timer wakes the host at its deadline, and
-/// a durable reminder re-activates it after a crash.
+/// they are acknowledged. The host has one wake-up: the earliest of its refetch deadline, its next re-push
+/// and its profile deadlines. A grain timer fires at it while the grain is active, and a durable reminder
+/// exists while any of them does, to re-activate the host after a crash.
 /// </summary>
 internal sealed partial class HostGrain(
     [PersistentState("host", FleetStorage.HostStore)] IPersistentState<HostState> store,
     IOptionsMonitor<RefetchOptions> options,
+    IOptionsMonitor<PushOptions> pushOptions,
+    IPushSender pushSender,
     TimeProvider time,
     FleetMetrics metrics,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
-    private const string DeadlineReminder = "refetch-deadline";
 
-    private IGrainTimer? _deadlineTimer;
+    // Named for what it first guarded; reminders already stored under this name keep working.
+    private const string WakeReminder = "refetch-deadline";
+
+    private IGrainTimer? _wakeTimer;
     private IGrainReminder? _reminder;
 
     // True while state changed in memory but not in storage: last-seen and detail times, or the
@@ -43,13 +49,14 @@ internal sealed partial class HostGrain(
             return;
         }
 
-        if (State.Refetch is { InFlight: true, Deadline: { } deadline })
+        if (NeedsReminder())
         {
-            // Whoever registered it may have been a crashed activation; the deadline in state is what counts.
-            _reminder = await this.GetReminder(DeadlineReminder, cancellationToken) ?? await RegisterReminderAsync();
-            ArmTimer(deadline);
+            // Whoever registered it may have been a crashed activation; the wake-ups in state are what count.
+            _reminder = await this.GetReminder(WakeReminder, cancellationToken) ?? await RegisterReminderAsync();
         }
 
+        Rearm();
+        await OnProfilesActivateAsync();
         PublishToIndex();
     }
 
@@ -60,7 +67,7 @@ internal sealed partial class HostGrain(
             try
             {
                 // No index publish: at shutdown the shard may already be gone, and the next activation publishes.
-                await PersistAsync(publish: false);
+                await WriteStateAsync();
             }
             catch (Exception exception)
             {
@@ -99,7 +106,7 @@ internal sealed partial class HostGrain(
             return DistributedReadResult.Invalid;
         }
 
-        if (State.Refetch is not { InFlight: true })
+        if (State.Refetch is not { OsqueryOwed: true })
         {
             return new DistributedReadResult(true, EmptyQueries);
         }
@@ -149,7 +156,7 @@ internal sealed partial class HostGrain(
             return new RefetchRequestResult(RefetchOutcome.UnknownHost, null);
         }
 
-        var step = await StepAsync(new RefetchEvent.Requested());
+        var step = await StepAsync(new RefetchEvent.Requested(MdmReady ? NewCommandUuid() : null));
         var outcome = step.Changed ? RefetchOutcome.Started : RefetchOutcome.AlreadyInFlight;
 
         return new RefetchRequestResult(outcome, State.Refetch!.ToView(HostId));
@@ -172,98 +179,118 @@ internal sealed partial class HostGrain(
             [.. State.Transitions],
             State.Revision,
             TeamId: null,
-            OsSettings: ProfileStatus.None,
-            Profiles: [],
-            Mdm: null);
+            OsSettings: OsSettingsStatus(),
+            Profiles: ProfileViews(),
+            Mdm: MdmView());
 
         return Task.FromResult<HostView?>(view);
     }
 
-    // Placeholders while the MDM work lands (issue 3); replaced by the real implementation before commit.
-    Task<MdmCheckInResult> IHostGrain.MdmCheckInAsync(MdmCheckIn checkIn) => throw new NotSupportedException();
-
-    Task<MdmReportResult> IHostGrain.MdmReportAsync(MdmReport report) => throw new NotSupportedException();
-
+    // Placeholders while the profile work lands (issue 3); replaced by the real implementation before commit.
     Task<bool> IHostGrain.SetTeamAsync(string? teamId) => throw new NotSupportedException();
 
     Task IHostGrain.ApplyTeamProfilesAsync(TeamProfiles profiles) => throw new NotSupportedException();
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != DeadlineReminder)
+        if (reminderName != WakeReminder)
         {
             return;
         }
 
-        // At-least-once, and possibly registered by an earlier activation: the stored deadline decides.
-        await CheckDeadlineAsync();
-    }
-
-    private async Task CheckDeadlineAsync()
-    {
-        if (State.Refetch is not { InFlight: true, Deadline: { } deadline })
-        {
-            await RemoveReminderAsync();
-            return;
-        }
-
-        if (time.GetUtcNow() < deadline)
-        {
-            ArmTimer(deadline);
-            return;
-        }
-
-        metrics.DeadlineExpired();
-        await StepAsync(new RefetchEvent.DeadlineReached(State.LastSeenAt));
+        // At-least-once, and possibly registered by an earlier activation: the stored wake-ups decide.
+        await WakeAsync(fromReminder: true);
     }
 
     /// <summary>
-    /// Runs one event through the machine. A new deadline gets its reminder before the state that needs
-    /// it is written; a finished refetch loses its reminder only after the terminal state is written.
-    /// Either crash window leaves a reminder too many, never one too few.
+    /// The timer or the reminder fired: runs a due refetch deadline and the due profile deadlines, writes
+    /// what they changed, then pushes if a push is due, and re-arms for the next wake-up.
     /// </summary>
-    private async Task<RefetchStep> StepAsync(RefetchEvent evt, bool alsoPersistIf = false)
+    private async Task WakeAsync(bool fromReminder)
     {
-        var step = RefetchMachine.Apply(State.Refetch, evt, CurrentPolicy(), time.GetUtcNow());
-        if (step.Changed)
+        var now = time.GetUtcNow();
+        var mustPersist = false;
+        var publish = false;
+        if (State.Refetch is { InFlight: true, Deadline: { } deadline } && now >= deadline)
         {
-            if (step.Deadline == DeadlineAction.Arm && _reminder is null)
-            {
-                _reminder = await RegisterReminderAsync();
-            }
-
-            State.Refetch = step.Refetch;
-            if (step.Transition is { } transition)
-            {
-                Record(transition);
-            }
+            metrics.DeadlineExpired();
+            var step = Advance(new RefetchEvent.DeadlineReached(State.LastSeenAt, MdmActivity()));
+            mustPersist |= step.Changed && step.MustPersist;
+            publish |= step.Changed;
         }
 
-        if ((step.Changed && step.MustPersist) || alsoPersistIf)
+        mustPersist |= OnProfileDeadlines(now);
+        if (mustPersist)
         {
             await PersistAsync();
         }
-        else if (step.Changed)
+        else if (publish)
         {
-            _unsavedCheckIn = true;
+            await SaveAsync(persist: false, publish: true);
+        }
+
+        if (PushDue(now) && await PushAsync(now))
+        {
+            await PersistAsync();
+        }
+
+        // A tick with nothing waiting is a stray from an earlier activation: look it up to remove it.
+        if (!NeedsReminder() && (fromReminder || _reminder is not null))
+        {
+            await RemoveReminderAsync();
+        }
+
+        Rearm();
+    }
+
+    /// <summary>Runs one event through the machine and writes (or keeps in memory) what it changed.</summary>
+    private async Task<RefetchStep> StepAsync(RefetchEvent evt, bool alsoPersistIf = false)
+    {
+        var step = Advance(evt);
+        await SaveAsync(persist: (step.Changed && step.MustPersist) || alsoPersistIf, publish: step.Changed);
+
+        return step;
+    }
+
+    /// <summary>Applies one event to the refetch in memory: its record, its transition and its MDM effects.</summary>
+    private RefetchStep Advance(RefetchEvent evt)
+    {
+        var step = RefetchMachine.Apply(State.Refetch, evt, CurrentPolicy(), time.GetUtcNow());
+        if (!step.Changed)
+        {
+            return step;
+        }
+
+        State.Refetch = step.Refetch;
+        if (step.Transition is { } transition)
+        {
+            Record(transition);
+        }
+
+        RunMdmEffects(step);
+
+        return step;
+    }
+
+    /// <summary>
+    /// Writes the state, or keeps a transient change in memory (it rides along with the next write), and
+    /// re-arms the wake-up either way.
+    /// </summary>
+    private async Task SaveAsync(bool persist, bool publish)
+    {
+        if (persist)
+        {
+            await PersistAsync();
+            return;
+        }
+
+        _unsavedCheckIn = true;
+        if (publish)
+        {
             PublishToIndex();
         }
 
-        if (step.Changed)
-        {
-            if (step.Deadline == DeadlineAction.Arm && step.Refetch?.Deadline is { } deadline)
-            {
-                ArmTimer(deadline);
-            }
-            else if (step.Deadline == DeadlineAction.Disarm)
-            {
-                _deadlineTimer?.Dispose();
-                _deadlineTimer = null;
-                await RemoveReminderAsync();
-            }
-        }
-
-        return step;
+        Rearm();
     }
 
     private bool CheckIn(string nodeSecret, string endpoint)
@@ -302,7 +329,29 @@ internal sealed partial class HostGrain(
             transition.Reason?.Message ?? string.Empty);
     }
 
-    private async Task PersistAsync(bool publish = true)
+    /// <summary>
+    /// Writes the state. A wake-up that appears gets its reminder before the state that needs it is written;
+    /// the reminder goes only after a state that needs none is written. Either crash window leaves a reminder
+    /// too many (a stray tick removes it), never one too few.
+    /// </summary>
+    private async Task PersistAsync()
+    {
+        if (_reminder is null && NeedsReminder())
+        {
+            _reminder = await RegisterReminderAsync();
+        }
+
+        await WriteStateAsync();
+        PublishToIndex();
+        if (_reminder is not null && !NeedsReminder())
+        {
+            await RemoveReminderAsync();
+        }
+
+        Rearm();
+    }
+
+    private async Task WriteStateAsync()
     {
         State.Revision++;
         try
@@ -319,11 +368,36 @@ internal sealed partial class HostGrain(
 
         _unsavedCheckIn = false;
         metrics.StorageWrite(StorageWriteKind.GrainState);
-        if (publish)
+    }
+
+    /// <summary>True while anything needs a wake-up after a crash: a refetch in flight, commands to re-push, a profile deadline.</summary>
+    private bool NeedsReminder() =>
+        State.Refetch is { InFlight: true } || PushesPending || NextProfileDeadline() is not null;
+
+    /// <summary>The earliest wake-up, or null when nothing waits.</summary>
+    private DateTimeOffset? NextWakeAt()
+    {
+        DateTimeOffset? next = State.Refetch is { InFlight: true, Deadline: { } deadline } ? deadline : null;
+        next = Earliest(next, NextPushWakeAt(time.GetUtcNow()));
+
+        return Earliest(next, NextProfileDeadline());
+    }
+
+    private void Rearm()
+    {
+        if (NextWakeAt() is { } wakeAt)
         {
-            PublishToIndex();
+            ArmTimer(wakeAt);
+        }
+        else
+        {
+            _wakeTimer?.Dispose();
+            _wakeTimer = null;
         }
     }
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
 
     private void PublishToIndex()
     {
@@ -344,31 +418,31 @@ internal sealed partial class HostGrain(
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);
     }
 
-    private void ArmTimer(DateTimeOffset deadline)
+    private void ArmTimer(DateTimeOffset wakeAt)
     {
-        var due = deadline - time.GetUtcNow();
+        var due = wakeAt - time.GetUtcNow();
         if (due < TimeSpan.Zero)
         {
             due = TimeSpan.Zero;
         }
 
-        if (_deadlineTimer is null)
+        if (_wakeTimer is null)
         {
-            _deadlineTimer = this.RegisterGrainTimer(
-                static (grain, _) => grain.CheckDeadlineAsync(),
+            _wakeTimer = this.RegisterGrainTimer(
+                static (grain, _) => grain.WakeAsync(fromReminder: false),
                 this,
                 new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan));
         }
         else
         {
-            _deadlineTimer.Change(due, Timeout.InfiniteTimeSpan);
+            _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
         }
     }
 
     private async Task<IGrainReminder> RegisterReminderAsync()
     {
         var period = options.CurrentValue.ReminderPeriod;
-        var reminder = await this.RegisterOrUpdateReminder(DeadlineReminder, period, period);
+        var reminder = await this.RegisterOrUpdateReminder(WakeReminder, period, period);
         metrics.StorageWrite(StorageWriteKind.Reminder);
 
         return reminder;
@@ -376,7 +450,7 @@ internal sealed partial class HostGrain(
 
     private async Task RemoveReminderAsync()
     {
-        _reminder ??= await this.GetReminder(DeadlineReminder);
+        _reminder ??= await this.GetReminder(WakeReminder);
         if (_reminder is null)
         {
             return;
@@ -437,6 +511,6 @@ internal sealed partial class HostGrain(
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Host {HostId}: could not flush last-seen time on deactivation")]
     private partial void LogLastSeenFlushFailed(string hostId, Exception exception);
 
-    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Host {HostId}: deadline reminder was already removed")]
+    [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Host {HostId}: wake-up reminder was already removed")]
     private partial void LogReminderRemovalFailed(string hostId, Exception exception);
 }

@@ -1,4 +1,5 @@
 using Fleet.Contracts;
+using Fleet.Grains.Mdm;
 using Fleet.Grains.Refetch;
 
 namespace Fleet.Grains.Hosts;
@@ -24,6 +25,15 @@ public sealed class HostState
 
     /// <summary>When the refetch status last changed, for "how long has it been stuck".</summary>
     [Id(8)] public DateTimeOffset? StatusChangedAt { get; set; }
+
+    /// <summary>The MDM enrollment and push channel; null for a host that never checked in over MDM.</summary>
+    [Id(9)] public MdmEnrollment? Mdm { get; set; }
+
+    /// <summary>The MDM command queue, oldest first.</summary>
+    [Id(10)] public List<QueuedCommand> Commands { get; set; } = [];
+
+    /// <summary>UUIDs of the latest completed commands (at most <see cref="CommandQueue.CompletedLimit"/>), to recognise resent results.</summary>
+    [Id(11)] public List<string> CompletedCommands { get; set; } = [];
 
     public bool Enrolled => EnrolledAt is not null;
 }

@@ -18,7 +18,7 @@ public sealed record QueuedCommand
     [Id(4)] public string? ProfileDisplayName { get; init; }
     [Id(5)] public string? ProfileChecksum { get; init; }
 
-    /// <summary>For <see cref="MdmCommandKind.DeviceInformation"/> queued by a refetch: its epoch.</summary>
+    /// <summary>For the commands a refetch queued (<c>DeviceInformation</c>, <c>ProfileList</c>): its epoch.</summary>
     [Id(6)] public int? Epoch { get; init; }
 
     /// <summary>When the command was last handed to the device, and in which device session.</summary>

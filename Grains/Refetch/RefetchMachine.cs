@@ -6,8 +6,11 @@ namespace Fleet.Grains.Refetch;
 /// <summary>Something that happened to a host's refetch.</summary>
 public abstract record RefetchEvent
 {
-    /// <summary>An operator asked for fresh vitals.</summary>
-    public sealed record Requested : RefetchEvent;
+    /// <summary>
+    /// An operator asked for fresh vitals. <paramref name="MdmCommandUuid"/> is set when the host is enrolled
+    /// in MDM: the UUID for the epoch's <c>DeviceInformation</c>, should the policy need MDM.
+    /// </summary>
+    public sealed record Requested(string? MdmCommandUuid = null) : RefetchEvent;
 
     /// <summary>The agent's <c>distributed/read</c> took the detail queries.</summary>
     public sealed record QueriesHandedOut : RefetchEvent;
@@ -19,8 +22,47 @@ public abstract record RefetchEvent
     /// </summary>
     public sealed record ResultsReceived(bool Complete, Reason? Failure) : RefetchEvent;
 
-    /// <summary>A timer or reminder woke the host; <paramref name="LastSeenAt"/> goes into the reason.</summary>
-    public sealed record DeadlineReached(DateTimeOffset? LastSeenAt) : RefetchEvent;
+    /// <summary>
+    /// A timer or reminder woke the host; <paramref name="LastSeenAt"/> and <paramref name="Mdm"/> go into the reason.
+    /// </summary>
+    public sealed record DeadlineReached(DateTimeOffset? LastSeenAt, MdmActivity? Mdm = null) : RefetchEvent;
+
+    /// <summary>The device took the <c>DeviceInformation</c> command queued for <paramref name="Epoch"/>.</summary>
+    public sealed record MdmCommandHandedOut(int Epoch) : RefetchEvent;
+
+    /// <summary>
+    /// The device answered the <c>DeviceInformation</c> of <paramref name="Epoch"/>: acknowledged, or an error
+    /// (<paramref name="Failure"/>). <paramref name="NextCommandUuid"/> names the command a retry queues.
+    /// </summary>
+    public sealed record MdmAnswered(int Epoch, Reason? Failure, string NextCommandUuid) : RefetchEvent;
+
+    /// <summary>The device enrolled again, which dropped its queue: the epoch's command is queued anew.</summary>
+    public sealed record MdmReenrolled(string NextCommandUuid) : RefetchEvent;
+
+    /// <summary>The device removed its MDM enrollment.</summary>
+    public sealed record MdmCheckedOut : RefetchEvent;
+}
+
+/// <summary>What the host knows of its MDM channel when a deadline passes, for the reason it gives.</summary>
+public sealed record MdmActivity(int NotNowCount, DateTimeOffset? LastPushAt, Reason? PushFailure);
+
+/// <summary>Work on the MDM command queue that a step asks of the grain.</summary>
+[Flags]
+public enum MdmEffects
+{
+    None = 0,
+
+    /// <summary>Queue <c>DeviceInformation</c> for the epoch under the MDM part's command UUID.</summary>
+    QueueDeviceInformation = 1,
+
+    /// <summary>Queue <c>ProfileList</c> for the epoch.</summary>
+    QueueProfileList = 2,
+
+    /// <summary>Push now, whatever the re-push schedule says.</summary>
+    Push = 4,
+
+    /// <summary>Drop the epoch's commands that are still queued.</summary>
+    DropCommands = 8,
 }
 
 /// <summary>What the grain must do with the deadline after a step.</summary>
@@ -45,7 +87,8 @@ public sealed record RefetchStep(
     bool Changed,
     Transition? Transition,
     DeadlineAction Deadline,
-    bool MustPersist = true)
+    bool MustPersist = true,
+    MdmEffects Mdm = MdmEffects.None)
 {
     public static RefetchStep Unchanged(RefetchRecord? refetch) => new(refetch, false, null, DeadlineAction.None, false);
 }
@@ -53,21 +96,38 @@ public sealed record RefetchStep(
 /// <summary>
 /// The refetch state machine: a pure function from (record, event, policy, now) to the next step. The
 /// grain loads state, calls <see cref="Apply"/>, persists when <see cref="RefetchStep.Changed"/>, and runs the
-/// deadline action. Every rule of the lifecycle lives here, so it is read and tested in one place.
+/// deadline action and the MDM effects. Every rule of the lifecycle lives here, so it is read and tested in
+/// one place. The osquery rules are written once, for a record that needs osquery alone; a refetch that
+/// also needs MDM runs them on its osquery part and combines the parts (see <c>RefetchMachine.Mdm.cs</c>).
 /// </summary>
-public static class RefetchMachine
+public static partial class RefetchMachine
 {
-    public static RefetchStep Apply(RefetchRecord? current, RefetchEvent evt, RefetchPolicy policy, DateTimeOffset now) =>
+    public static RefetchStep Apply(RefetchRecord? current, RefetchEvent evt, RefetchPolicy policy, DateTimeOffset now)
+    {
+        if (evt is RefetchEvent.Requested requested)
+        {
+            return OnRequested(current, requested, policy, now);
+        }
+
+        if (current is not { InFlight: true })
+        {
+            return RefetchStep.Unchanged(current);
+        }
+
+        return current.Mdm is null ? ApplyOsquery(current, evt, policy, now) : ApplyCombined(current, evt, policy, now);
+    }
+
+    private static RefetchStep ApplyOsquery(RefetchRecord current, RefetchEvent evt, RefetchPolicy policy, DateTimeOffset now) =>
         evt switch
         {
-            RefetchEvent.Requested => OnRequested(current, policy, now),
-            RefetchEvent.QueriesHandedOut when current is { InFlight: true } => OnHandedOut(current, policy, now),
-            RefetchEvent.ResultsReceived results when current is { InFlight: true } => OnResults(current, results, policy, now),
-            RefetchEvent.DeadlineReached deadline when current is { InFlight: true } => OnDeadline(current, deadline, policy, now),
+            RefetchEvent.QueriesHandedOut when current.InFlight => OnHandedOut(current, policy, now),
+            RefetchEvent.ResultsReceived results when current.InFlight => OnResults(current, results, policy, now),
+            RefetchEvent.DeadlineReached deadline when current.InFlight => OnDeadline(current, deadline, policy, now),
             _ => RefetchStep.Unchanged(current),
         };
 
-    private static RefetchStep OnRequested(RefetchRecord? current, RefetchPolicy policy, DateTimeOffset now)
+    private static RefetchStep OnRequested(
+        RefetchRecord? current, RefetchEvent.Requested requested, RefetchPolicy policy, DateTimeOffset now)
     {
         if (current is { InFlight: true })
         {
@@ -84,8 +144,16 @@ public static class RefetchMachine
             MaxAttempts = policy.MaxAttempts,
             Policy = policy.Name,
         };
+        var from = current?.Status ?? RefetchStatus.None;
+        if (policy.Channels == RefetchChannels.Osquery
+            || (policy.Channels == RefetchChannels.OsqueryAndMdm && requested.MdmCommandUuid is null))
+        {
+            return Move(from, next, now, DeadlineAction.Arm);
+        }
 
-        return Move(current?.Status ?? RefetchStatus.None, next, now, DeadlineAction.Arm);
+        return requested.MdmCommandUuid is { } uuid
+            ? StartWithMdm(from, next, uuid, policy, now)
+            : Move(from, NotEnrolled(next, policy, now), now, DeadlineAction.Disarm);
     }
 
     private static RefetchStep OnHandedOut(RefetchRecord current, RefetchPolicy policy, DateTimeOffset now)

@@ -10,7 +10,7 @@ public sealed class RefetchOptions
     public const string SectionName = "Fleet:Refetch";
 
     /// <summary>The policy names that always exist; missing ones get the defaults of <see cref="RefetchPolicyOptions"/>.</summary>
-    public static readonly IReadOnlyList<string> RequiredPolicies = ["darwin", "macos14", "macos15", "linux", "windows"];
+    public static readonly IReadOnlyList<string> RequiredPolicies = ["darwin", "macos14", "macos15", "linux", "windows", "ios", "ipados"];
 
     public static readonly TimeSpan DefaultReminderPeriod = TimeSpan.FromMinutes(1);
 
@@ -21,7 +21,7 @@ public sealed class RefetchOptions
     /// </summary>
     public TimeSpan ReminderPeriod { get; set; } = DefaultReminderPeriod;
 
-    /// <summary>Policies by name: <c>darwin</c>, <c>macos14</c>, <c>macos15</c>, <c>linux</c>, <c>windows</c>.</summary>
+    /// <summary>Policies by name: <c>darwin</c>, <c>macos14</c>, <c>macos15</c>, <c>linux</c>, <c>windows</c>, <c>ios</c>, <c>ipados</c>.</summary>
     public Dictionary<string, RefetchPolicyOptions> Policies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
@@ -33,6 +33,10 @@ public sealed class RefetchPolicyOptions
     public static readonly TimeSpan DefaultRetryBackoff = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan DefaultMaxRetryBackoff = TimeSpan.FromMinutes(5);
     public const int DefaultMaxAttempts = 3;
+    public static readonly TimeSpan DefaultMdmAckTimeout = TimeSpan.FromMinutes(5);
+    public const int DefaultMdmMaxAttempts = 3;
+    public static readonly TimeSpan DefaultMdmRetryBackoff = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan DefaultMdmMaxRetryBackoff = TimeSpan.FromMinutes(10);
 
     /// <summary>How long after a request (or a retry) the agent has to ask for its detail queries.</summary>
     public TimeSpan PickupTimeout { get; set; } = DefaultPickupTimeout;
@@ -48,6 +52,21 @@ public sealed class RefetchPolicyOptions
 
     /// <summary>The most <see cref="RetryBackoff"/> can grow to.</summary>
     public TimeSpan MaxRetryBackoff { get; set; } = DefaultMaxRetryBackoff;
+
+    /// <summary>
+    /// How long after a request (or a retry) an MDM-enrolled device has to acknowledge the epoch's
+    /// <c>DeviceInformation</c>: the push, the device waking, and its answer all fit in it.
+    /// </summary>
+    public TimeSpan MdmAckTimeout { get; set; } = DefaultMdmAckTimeout;
+
+    /// <summary>Attempts of the MDM requirement before the refetch fails; each retry re-pushes.</summary>
+    public int MdmMaxAttempts { get; set; } = DefaultMdmMaxAttempts;
+
+    /// <summary>Extra patience added to the MDM requirement's first retry; it doubles with each further retry.</summary>
+    public TimeSpan MdmRetryBackoff { get; set; } = DefaultMdmRetryBackoff;
+
+    /// <summary>The most <see cref="MdmRetryBackoff"/> can grow to.</summary>
+    public TimeSpan MdmMaxRetryBackoff { get; set; } = DefaultMdmMaxRetryBackoff;
 }
 
 /// <summary>Fills in the required policies that configuration left out.</summary>
@@ -75,6 +94,15 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
         nameof(RefetchPolicyOptions.ResultsTimeout),
         nameof(RefetchPolicyOptions.RetryBackoff),
         nameof(RefetchPolicyOptions.MaxRetryBackoff),
+        nameof(RefetchPolicyOptions.MdmAckTimeout),
+        nameof(RefetchPolicyOptions.MdmRetryBackoff),
+        nameof(RefetchPolicyOptions.MdmMaxRetryBackoff),
+    };
+
+    private static readonly HashSet<string> s_countKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        nameof(RefetchPolicyOptions.MaxAttempts),
+        nameof(RefetchPolicyOptions.MdmMaxAttempts),
     };
 
     public ValidateOptionsResult Validate(string? name, RefetchOptions options)
@@ -92,20 +120,11 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
             var key = $"{section}:Policies:{policyName}";
             RequirePositive(errors, $"{key}:PickupTimeout", policy.PickupTimeout);
             RequirePositive(errors, $"{key}:ResultsTimeout", policy.ResultsTimeout);
-            if (policy.MaxAttempts is < 1 or > 100)
-            {
-                errors.Add($"{key}:MaxAttempts must be between 1 and 100 (was {policy.MaxAttempts}).");
-            }
-
-            if (policy.RetryBackoff < TimeSpan.Zero)
-            {
-                errors.Add($"{key}:RetryBackoff must not be negative (was {policy.RetryBackoff}).");
-            }
-
-            if (policy.MaxRetryBackoff < policy.RetryBackoff)
-            {
-                errors.Add($"{key}:MaxRetryBackoff ({policy.MaxRetryBackoff}) must be at least RetryBackoff ({policy.RetryBackoff}).");
-            }
+            RequirePositive(errors, $"{key}:MdmAckTimeout", policy.MdmAckTimeout);
+            RequireAttempts(errors, $"{key}:MaxAttempts", policy.MaxAttempts);
+            RequireAttempts(errors, $"{key}:MdmMaxAttempts", policy.MdmMaxAttempts);
+            RequireBackoff(errors, key, nameof(policy.RetryBackoff), policy.RetryBackoff, nameof(policy.MaxRetryBackoff), policy.MaxRetryBackoff);
+            RequireBackoff(errors, key, nameof(policy.MdmRetryBackoff), policy.MdmRetryBackoff, nameof(policy.MdmMaxRetryBackoff), policy.MdmMaxRetryBackoff);
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -126,7 +145,7 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
                         errors.Add($"{key} must be a time span such as 00:02:00 (was '{value}').");
                     }
                 }
-                else if (string.Equals(setting.Key, nameof(RefetchPolicyOptions.MaxAttempts), StringComparison.OrdinalIgnoreCase))
+                else if (s_countKeys.Contains(setting.Key))
                 {
                     if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
                     {
@@ -135,9 +154,32 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
                 }
                 else
                 {
-                    errors.Add($"{key} is not a setting; use PickupTimeout, ResultsTimeout, MaxAttempts, RetryBackoff or MaxRetryBackoff.");
+                    errors.Add(
+                        $"{key} is not a setting; use PickupTimeout, ResultsTimeout, MaxAttempts, RetryBackoff, MaxRetryBackoff, " +
+                        "MdmAckTimeout, MdmMaxAttempts, MdmRetryBackoff or MdmMaxRetryBackoff.");
                 }
             }
+        }
+    }
+
+    private static void RequireAttempts(List<string> errors, string key, int value)
+    {
+        if (value is < 1 or > 100)
+        {
+            errors.Add($"{key} must be between 1 and 100 (was {value}).");
+        }
+    }
+
+    private static void RequireBackoff(List<string> errors, string policyKey, string name, TimeSpan backoff, string maxName, TimeSpan max)
+    {
+        if (backoff < TimeSpan.Zero)
+        {
+            errors.Add($"{policyKey}:{name} must not be negative (was {backoff}).");
+        }
+
+        if (max < backoff)
+        {
+            errors.Add($"{policyKey}:{maxName} ({max}) must be at least {name} ({backoff}).");
         }
     }
 

@@ -1,3 +1,4 @@
+using Fleet.Grains.Mdm;
 using Fleet.Silo;
 using Microsoft.Extensions.Configuration;
 using Orleans.TestingHost;
@@ -12,8 +13,9 @@ namespace Fleet.Tests.Infrastructure;
 public static class FleetTestCluster
 {
     /// <summary>
-    /// Timeouts the tests rely on. Linux and Windows hosts time out within seconds; macOS hosts never do
-    /// during a test, so flows that must not race a deadline use a Mac.
+    /// Timeouts the tests rely on. Linux and Windows hosts time out within seconds; macOS 14 and 15 hosts
+    /// never do during a test, so flows that must not race a deadline use one of those. The MDM part of a
+    /// <c>darwin</c> (macOS 13) refetch times out within seconds; re-pushes start 300 ms apart.
     /// </summary>
     public static Dictionary<string, string?> DefaultSettings() => new()
     {
@@ -33,6 +35,13 @@ public static class FleetTestCluster
         ["Fleet:Refetch:Policies:darwin:ResultsTimeout"] = "00:10:00",
         ["Fleet:Refetch:Policies:macos14:ResultsTimeout"] = "00:10:00",
         ["Fleet:Refetch:Policies:macos15:ResultsTimeout"] = "00:10:00",
+        ["Fleet:Refetch:Policies:darwin:MdmAckTimeout"] = "00:00:02",
+        ["Fleet:Refetch:Policies:darwin:MdmMaxAttempts"] = "2",
+        ["Fleet:Refetch:Policies:darwin:MdmRetryBackoff"] = "00:00:00.500",
+        ["Fleet:Refetch:Policies:darwin:MdmMaxRetryBackoff"] = "00:00:01",
+        ["Fleet:Mdm:Push:RepushBackoff"] = "00:00:00.300",
+        ["Fleet:Mdm:Push:MaxRepushBackoff"] = "00:00:05",
+        ["Fleet:Mdm:Push:Timeout"] = "00:00:02",
     };
 
     public static TestCluster Create(IDictionary<string, string?>? overrides = null, int silos = 1)
@@ -66,6 +75,9 @@ public static class FleetTestCluster
             siloBuilder.Services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.Warning));
             siloBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
             siloBuilder.AddFleetStorage(siloBuilder.Configuration);
+
+            // After the product's registration, so that it wins: tests see every push and choose failures.
+            siloBuilder.Services.AddSingleton<IPushSender>(TestPushSender.Shared);
         }
     }
 

@@ -15,6 +15,8 @@ public sealed class RefetchPolicyTests
     [InlineData("darwin", null, "darwin")]
     [InlineData("linux", "22.04.1 LTS (Jammy Jellyfish)", "linux")]
     [InlineData("windows", "10.0.22631", "windows")]
+    [InlineData("ipados", "17.4", "ipados")]
+    [InlineData("ios", "17.4", "ios")]
     [InlineData("freebsd", "14.0", "linux")]
     [InlineData(null, null, "linux")]
     public void NameFor_PicksTheMacOsVersionEntryThenTheFamily(string? platform, string? osVersion, string expected)
@@ -70,6 +72,59 @@ public sealed class RefetchPolicyTests
 
         Assert.Contains("Fleet:Refetch:Policies:macos14:PickupTimeout must be a time span", error.Message, StringComparison.Ordinal);
         Assert.Contains("Fleet:Refetch:Policies:linux:PickupTimout is not a setting", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("darwin", RefetchChannels.OsqueryAndMdm)]
+    [InlineData("macos14", RefetchChannels.OsqueryAndMdm)]
+    [InlineData("macos15", RefetchChannels.OsqueryAndMdm)]
+    [InlineData("ios", RefetchChannels.Mdm)]
+    [InlineData("ipados", RefetchChannels.Mdm)]
+    [InlineData("linux", RefetchChannels.Osquery)]
+    [InlineData("windows", RefetchChannels.Osquery)]
+    public void Channels_FollowThePolicyName(string policy, RefetchChannels expected)
+    {
+        Assert.Equal(expected, RefetchPolicy.ChannelsFor(policy));
+    }
+
+    [Fact]
+    public void Options_MdmSettings_DefaultPerPolicyAndBindFromConfiguration()
+    {
+        var options = Build(new()
+        {
+            ["Fleet:Refetch:Policies:macos15:MdmAckTimeout"] = "00:01:00",
+            ["Fleet:Refetch:Policies:macos15:MdmMaxAttempts"] = "5",
+        });
+
+        var value = options.Value;
+        var policy = RefetchPolicy.From("macos15", value.Policies["macos15"]);
+
+        Assert.Equal(TimeSpan.FromMinutes(1), policy.MdmAckTimeout);
+        Assert.Equal(5, policy.MdmMaxAttempts);
+        Assert.Equal(TimeSpan.FromMinutes(1), policy.MdmRetryBackoff);
+        Assert.Equal(TimeSpan.FromMinutes(10), policy.MdmMaxRetryBackoff);
+        Assert.Equal(TimeSpan.FromMinutes(5), value.Policies["ipados"].MdmAckTimeout);
+        Assert.Equal(3, value.Policies["ios"].MdmMaxAttempts);
+    }
+
+    [Fact]
+    public void Options_WithBadMdmValues_FailNamingTheKey()
+    {
+        var options = Build(new()
+        {
+            ["Fleet:Refetch:Policies:ipados:MdmAckTimeout"] = "00:00:00",
+            ["Fleet:Refetch:Policies:ios:MdmMaxAttempts"] = "none",
+            ["Fleet:Refetch:Policies:macos14:MdmRetryBackoff"] = "00:20:00",
+        });
+
+        var error = Assert.Throws<OptionsValidationException>(() => options.Value);
+
+        Assert.Contains("Fleet:Refetch:Policies:ipados:MdmAckTimeout must be positive", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Fleet:Refetch:Policies:ios:MdmMaxAttempts must be a whole number (was 'none')", error.Message, StringComparison.Ordinal);
+        Assert.Contains(
+            "Fleet:Refetch:Policies:macos14:MdmMaxRetryBackoff (00:10:00) must be at least MdmRetryBackoff (00:20:00)",
+            error.Message,
+            StringComparison.Ordinal);
     }
 
     private static IOptions<RefetchOptions> Build(Dictionary<string, string?> settings)
