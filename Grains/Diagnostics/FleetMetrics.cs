@@ -23,6 +23,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _transitions;
     private readonly Counter<long> _deadlinesExpired;
     private readonly Counter<long> _checkIns;
+    private readonly Counter<long> _profileTransitions;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
@@ -32,6 +33,8 @@ public sealed class FleetMetrics
         _transitions = meter.CreateCounter<long>("fleet.refetch.transitions", "{transition}", "Refetch status changes.");
         _deadlinesExpired = meter.CreateCounter<long>("fleet.refetch.deadlines_expired", "{deadline}", "Refetch deadlines that passed.");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
+        _profileTransitions = meter.CreateCounter<long>(
+            "fleet.profile.transitions", "{transition}", "Configuration profile status changes, by the status reached (none: removed).");
     }
 
     public void StorageWrite(StorageWriteKind kind)
@@ -54,6 +57,12 @@ public sealed class FleetMetrics
             new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
             new KeyValuePair<string, object?>("platform", platform ?? "unknown"),
             new KeyValuePair<string, object?>("reason", transition.Reason?.Code ?? "none"));
+
+    public void ProfileTransition(ProfileTransition transition) =>
+        _profileTransitions.Add(
+            1,
+            new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
+            new KeyValuePair<string, object?>("operation", Words.Of(transition.Operation)));
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 
@@ -78,4 +87,15 @@ public static class Words
         RefetchStatus.Failed => "failed",
         _ => "none",
     };
+
+    public static string Of(ProfileStatus status) => status switch
+    {
+        ProfileStatus.Pending => "pending",
+        ProfileStatus.Verifying => "verifying",
+        ProfileStatus.Verified => "verified",
+        ProfileStatus.Failed => "failed",
+        _ => "none",
+    };
+
+    public static string Of(ProfileOperation operation) => operation == ProfileOperation.Remove ? "remove" : "install";
 }

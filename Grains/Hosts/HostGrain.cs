@@ -3,6 +3,7 @@ using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Osquery;
+using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,6 +19,7 @@ namespace Fleet.Grains.Hosts;
 internal sealed partial class HostGrain(
     [PersistentState("host", FleetStorage.HostStore)] IPersistentState<HostState> store,
     IOptionsMonitor<RefetchOptions> options,
+    IOptionsMonitor<ProfileOptions> profileOptions,
     TimeProvider time,
     FleetMetrics metrics,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
@@ -43,6 +45,7 @@ internal sealed partial class HostGrain(
             return;
         }
 
+        await OnProfilesActivateAsync();
         if (State.Refetch is { InFlight: true, Deadline: { } deadline })
         {
             // Whoever registered it may have been a crashed activation; the deadline in state is what counts.
@@ -124,17 +127,20 @@ internal sealed partial class HostGrain(
             return true;
         }
 
+        var now = time.GetUtcNow();
         var before = State.Details ?? new HostDetails { HardwareUuid = HostId };
         var after = DetailIngest.FromResults(before, results);
         State.Details = after;
-        State.DetailUpdatedAt = time.GetUtcNow();
+        State.DetailUpdatedAt = now;
         _unsavedCheckIn = true;
+        var profilesChanged = DetailIngest.InstalledProfiles(results) is { } installed
+            && OnInstalledProfiles(installed, OsquerySource, now);
 
         var verdict = ResultsJudge.Judge(results, after.Platform);
         var step = await StepAsync(
             new RefetchEvent.ResultsReceived(verdict.Complete, verdict.Failure),
-            alsoPersistIf: after != before);
-        if (!step.Changed && after == before)
+            alsoPersistIf: after != before || profilesChanged);
+        if (!step.Changed && after == before && !profilesChanged)
         {
             LogUnchangedDetails(HostId);
         }
@@ -171,9 +177,9 @@ internal sealed partial class HostGrain(
             State.Refetch?.ToView(HostId),
             [.. State.Transitions],
             State.Revision,
-            TeamId: null,
-            OsSettings: ProfileStatus.None,
-            Profiles: [],
+            State.TeamId,
+            OsSettingsStatus(),
+            ProfileViews(),
             Mdm: null);
 
         return Task.FromResult<HostView?>(view);
@@ -183,10 +189,6 @@ internal sealed partial class HostGrain(
     Task<MdmCheckInResult> IHostGrain.MdmCheckInAsync(MdmCheckIn checkIn) => throw new NotSupportedException();
 
     Task<MdmReportResult> IHostGrain.MdmReportAsync(MdmReport report) => throw new NotSupportedException();
-
-    Task<bool> IHostGrain.SetTeamAsync(string? teamId) => throw new NotSupportedException();
-
-    Task IHostGrain.ApplyTeamProfilesAsync(TeamProfiles profiles) => throw new NotSupportedException();
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -338,7 +340,9 @@ internal sealed partial class HostGrain(
             details?.Serial,
             State.LastSeenAt,
             State.StatusChangedAt ?? State.EnrolledAt ?? time.GetUtcNow(),
-            State.Refetch?.Reason);
+            State.Refetch?.Reason,
+            State.TeamId,
+            OsSettingsStatus());
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);

@@ -1,4 +1,5 @@
 using Fleet.Contracts;
+using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 
 namespace Fleet.Grains.Hosts;
@@ -24,6 +25,17 @@ public sealed class HostState
 
     /// <summary>When the refetch status last changed, for "how long has it been stuck".</summary>
     [Id(8)] public DateTimeOffset? StatusChangedAt { get; set; }
+
+    // Ids 9-19 belong to the MDM command channel.
+
+    /// <summary>The team whose profiles the host carries; null for none.</summary>
+    [Id(20)] public string? TeamId { get; set; }
+
+    /// <summary>The <see cref="TeamProfiles.Version"/> last reconciled; older or equal versions are ignored.</summary>
+    [Id(21)] public long TeamProfilesVersion { get; set; }
+
+    /// <summary>One record per host–profile pair being installed, installed, or being removed.</summary>
+    [Id(22)] public List<ProfileRecord> Profiles { get; set; } = [];
 
     public bool Enrolled => EnrolledAt is not null;
 }
