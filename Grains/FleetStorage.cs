@@ -6,6 +6,9 @@ public static class FleetStorage
     /// <summary>Grain storage provider holding <see cref="Hosts.HostState"/>.</summary>
     public const string HostStore = "hosts";
 
+    /// <summary>Grain storage provider holding <see cref="Teams.TeamState"/>.</summary>
+    public const string TeamStore = "teams";
+
     /// <summary>Azure table holding the host index, one row per host, partitioned by service and shard.</summary>
     public const string IndexTable = "FleetHostIndex";
 }

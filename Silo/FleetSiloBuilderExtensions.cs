@@ -25,6 +25,7 @@ public static class FleetSiloBuilderExtensions
         var tables = new TableServiceClient(configuration.StorageConnectionString());
         silo.Services.AddSingleton(tables);
         silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options => options.TableServiceClient = tables);
+        silo.AddAzureTableGrainStorage(FleetStorage.TeamStore, options => options.TableServiceClient = tables);
         silo.UseAzureTableReminderService(options => options.TableServiceClient = tables);
 
         // Orleans refuses reminder periods below its minimum (1 minute by default); follow the configured period.

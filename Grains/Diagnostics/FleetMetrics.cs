@@ -27,6 +27,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _mdmReports;
     private readonly Counter<long> _pushes;
     private readonly Counter<long> _pushFailures;
+    private readonly Counter<long> _profileTransitions;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
@@ -39,6 +40,8 @@ public sealed class FleetMetrics
         _mdmReports = meter.CreateCounter<long>("fleet.mdm.reports", "{report}", "MDM command-channel reports, by status.");
         _pushes = meter.CreateCounter<long>("fleet.mdm.pushes", "{push}", "MDM pushes delivered to the push service.");
         _pushFailures = meter.CreateCounter<long>("fleet.mdm.push_failures", "{push}", "MDM pushes that failed, by kind.");
+        _profileTransitions = meter.CreateCounter<long>(
+            "fleet.profile.transitions", "{transition}", "Configuration profile status changes, by the status reached (none: removed).");
     }
 
     public void StorageWrite(StorageWriteKind kind)
@@ -61,6 +64,12 @@ public sealed class FleetMetrics
             new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
             new KeyValuePair<string, object?>("platform", platform ?? "unknown"),
             new KeyValuePair<string, object?>("reason", transition.Reason?.Code ?? "none"));
+
+    public void ProfileTransition(ProfileTransition transition) =>
+        _profileTransitions.Add(
+            1,
+            new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
+            new KeyValuePair<string, object?>("operation", Words.Of(transition.Operation)));
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 
@@ -110,4 +119,15 @@ public static class Words
         PushFailureKind.InvalidDeviceToken => "invalid_device_token",
         _ => "rejected",
     };
+
+    public static string Of(ProfileStatus status) => status switch
+    {
+        ProfileStatus.Pending => "pending",
+        ProfileStatus.Verifying => "verifying",
+        ProfileStatus.Verified => "verified",
+        ProfileStatus.Failed => "failed",
+        _ => "none",
+    };
+
+    public static string Of(ProfileOperation operation) => operation == ProfileOperation.Remove ? "remove" : "install";
 }

@@ -4,6 +4,7 @@ using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Osquery;
+using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,6 +23,7 @@ internal sealed partial class HostGrain(
     IOptionsMonitor<RefetchOptions> options,
     IOptionsMonitor<PushOptions> pushOptions,
     IPushSender pushSender,
+    IOptionsMonitor<ProfileOptions> profileOptions,
     TimeProvider time,
     FleetMetrics metrics,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
@@ -49,6 +51,8 @@ internal sealed partial class HostGrain(
             return;
         }
 
+        // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
+        await OnProfilesActivateAsync();
         if (NeedsReminder())
         {
             // Whoever registered it may have been a crashed activation; the wake-ups in state are what count.
@@ -56,7 +60,6 @@ internal sealed partial class HostGrain(
         }
 
         Rearm();
-        await OnProfilesActivateAsync();
         PublishToIndex();
     }
 
@@ -131,17 +134,20 @@ internal sealed partial class HostGrain(
             return true;
         }
 
+        var now = time.GetUtcNow();
         var before = State.Details ?? new HostDetails { HardwareUuid = HostId };
         var after = DetailIngest.FromResults(before, results);
         State.Details = after;
-        State.DetailUpdatedAt = time.GetUtcNow();
+        State.DetailUpdatedAt = now;
         _unsavedCheckIn = true;
+        var profilesChanged = DetailIngest.InstalledProfiles(results) is { } installed
+            && OnInstalledProfiles(installed, OsquerySource, now);
 
         var verdict = ResultsJudge.Judge(results, after.Platform);
         var step = await StepAsync(
             new RefetchEvent.ResultsReceived(verdict.Complete, verdict.Failure),
-            alsoPersistIf: after != before);
-        if (!step.Changed && after == before)
+            alsoPersistIf: after != before || profilesChanged);
+        if (!step.Changed && after == before && !profilesChanged)
         {
             LogUnchangedDetails(HostId);
         }
@@ -178,18 +184,14 @@ internal sealed partial class HostGrain(
             State.Refetch?.ToView(HostId),
             [.. State.Transitions],
             State.Revision,
-            TeamId: null,
-            OsSettings: OsSettingsStatus(),
-            Profiles: ProfileViews(),
-            Mdm: MdmView());
+            State.TeamId,
+            OsSettingsStatus(),
+            ProfileViews(),
+            MdmView());
 
         return Task.FromResult<HostView?>(view);
     }
 
-    // Placeholders while the profile work lands (issue 3); replaced by the real implementation before commit.
-    Task<bool> IHostGrain.SetTeamAsync(string? teamId) => throw new NotSupportedException();
-
-    Task IHostGrain.ApplyTeamProfilesAsync(TeamProfiles profiles) => throw new NotSupportedException();
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -412,7 +414,9 @@ internal sealed partial class HostGrain(
             details?.Serial,
             State.LastSeenAt,
             State.StatusChangedAt ?? State.EnrolledAt ?? time.GetUtcNow(),
-            State.Refetch?.Reason);
+            State.Refetch?.Reason,
+            State.TeamId,
+            OsSettingsStatus());
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);

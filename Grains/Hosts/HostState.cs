@@ -1,5 +1,6 @@
 using Fleet.Contracts;
 using Fleet.Grains.Mdm;
+using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 
 namespace Fleet.Grains.Hosts;
@@ -34,6 +35,16 @@ public sealed class HostState
 
     /// <summary>UUIDs of the latest completed commands (at most <see cref="CommandQueue.CompletedLimit"/>), to recognise resent results.</summary>
     [Id(11)] public List<string> CompletedCommands { get; set; } = [];
+    // Ids 9-19 belong to the MDM command channel.
+
+    /// <summary>The team whose profiles the host carries; null for none.</summary>
+    [Id(20)] public string? TeamId { get; set; }
+
+    /// <summary>The <see cref="TeamProfiles.Version"/> last reconciled; older or equal versions are ignored.</summary>
+    [Id(21)] public long TeamProfilesVersion { get; set; }
+
+    /// <summary>One record per host–profile pair being installed, installed, or being removed.</summary>
+    [Id(22)] public List<ProfileRecord> Profiles { get; set; } = [];
 
     public bool Enrolled => EnrolledAt is not null;
 }

@@ -89,10 +89,33 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(new HostCounts(_entries.Count, byStatus, byPlatform));
     }
 
+    Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId)
+    {
+        var counts = new int[Enum.GetValues<ProfileStatus>().Length];
+        foreach (var entry in _entries.Values)
+        {
+            if (teamId is null || string.Equals(entry.TeamId, teamId, StringComparison.Ordinal))
+            {
+                counts[(int)entry.OsSettings]++;
+            }
+        }
+
+        // Hosts without profiles (None) are not part of the summary.
+        var summary = new ProfileSummary(
+            counts[(int)ProfileStatus.Verified],
+            counts[(int)ProfileStatus.Verifying],
+            counts[(int)ProfileStatus.Pending],
+            counts[(int)ProfileStatus.Failed]);
+
+        return Task.FromResult(summary);
+    }
+
     private static bool Matches(HostIndexEntry entry, HostQuery query) =>
         (query.Status is null || entry.Status == query.Status)
         && (query.Platform is null
-            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase));
+            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase))
+        && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
+        && (query.OsSettings is null || entry.OsSettings == query.OsSettings);
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
@@ -125,7 +148,4 @@ internal sealed partial class HostIndexShardGrain(
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not save {Count} entries; will retry")]
     private partial void LogFlushFailed(int shard, int count, Exception exception);
-
-    // Placeholder while the MDM work lands (issue 3).
-    Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId) => throw new NotSupportedException();
 }

@@ -102,10 +102,16 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         ["StatusChangedAt"] = e.StatusChangedAt,
         ["ReasonCode"] = e.Reason?.Code,
         ["ReasonMessage"] = Cap(e.Reason?.Message, 1024),
+        ["TeamId"] = e.TeamId,
+        ["OsSettings"] = (int)e.OsSettings,
     };
 
     private static string? Cap(string? value, int length = 255) =>
         value is null || value.Length <= length ? value : value[..length];
+
+    // Rows written before profiles existed have no column; a value from a newer build reads as None.
+    private static ProfileStatus OsSettings(int? value) =>
+        value is { } number && Enum.IsDefined((ProfileStatus)number) ? (ProfileStatus)number : ProfileStatus.None;
 
     private static HostIndexEntry FromRow(TableEntity row)
     {
@@ -122,6 +128,8 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
             row.GetString("Serial"),
             row.GetDateTimeOffset("LastSeenAt"),
             row.GetDateTimeOffset("StatusChangedAt") ?? DateTimeOffset.UnixEpoch,
-            reason);
+            reason,
+            row.GetString("TeamId"),
+            OsSettings(row.GetInt32("OsSettings")));
     }
 }

@@ -45,6 +45,45 @@ public static class DetailIngest
         return details;
     }
 
+    /// <summary>
+    /// The profiles in an <c>mdm_config_profiles_darwin</c> answer, or null when the write carries none that
+    /// came back with status 0. An install date is osquery's <c>2023-03-31 01:14:38 +0000</c> or a unix time;
+    /// one that is neither counts as not given.
+    /// </summary>
+    public static IReadOnlyList<InstalledProfile>? InstalledProfiles(DetailResults results)
+    {
+        var name = DetailQueries.MdmConfigProfiles;
+        if (!results.Rows.TryGetValue(name, out var rows) || results.Statuses.GetValueOrDefault(name) != 0)
+        {
+            return null;
+        }
+
+        var profiles = new List<InstalledProfile>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (Text(row, "identifier") is { } identifier)
+            {
+                profiles.Add(new InstalledProfile(identifier, Text(row, "display_name"), InstallDate(Text(row, "install_date"))));
+            }
+        }
+
+        return profiles;
+    }
+
+    private static DateTimeOffset? InstallDate(string? value)
+    {
+        if (DateTimeOffset.TryParseExact(
+            value, "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        {
+            return date.ToUniversalTime();
+        }
+
+        return long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+            && seconds is > 0 and < 253402300800
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+    }
+
     private static HostDetails Apply(HostDetails d, string table, IReadOnlyList<IReadOnlyDictionary<string, string>> rows)
     {
         var row = rows[0];

@@ -9,7 +9,7 @@ public static class ResultsJudge
     {
         foreach (var (name, status) in results.Statuses)
         {
-            if (status != 0 && DetailQueries.TryGet(name, out _))
+            if (status != 0 && DetailQueries.TryGet(name, out var query) && query.ErrorFailsRefetch)
             {
                 var message = results.Messages.GetValueOrDefault(name);
                 var detail = string.IsNullOrWhiteSpace(message) ? $"status {status}" : message.Trim();

@@ -192,7 +192,8 @@ public static partial class RefetchMachine
 
     /// <summary>
     /// The record's status from its parts: failed as soon as any part fails, verified when all are, verifying
-    /// when any is, else pending. Its deadline is the earliest live part's.
+    /// when any is verifying or already met (under way: it never falls back to pending), else pending. Its
+    /// deadline is the earliest live part's.
     /// </summary>
     private static RefetchRecord Combine(RefetchRecord current, RefetchPart? osquery, RefetchPart mdm, DateTimeOffset now, Reason? latestReason)
     {
@@ -200,7 +201,7 @@ public static partial class RefetchMachine
         var failed = parts.FirstOrDefault(p => p.Status == RefetchStatus.Failed);
         var status = failed is not null ? RefetchStatus.Failed
             : parts.All(p => p.Status == RefetchStatus.Verified) ? RefetchStatus.Verified
-            : parts.Any(p => p.Status == RefetchStatus.Verifying) ? RefetchStatus.Verifying
+            : parts.Any(p => p.Status is RefetchStatus.Verifying or RefetchStatus.Verified) ? RefetchStatus.Verifying
             : RefetchStatus.Pending;
         var terminal = status is RefetchStatus.Failed or RefetchStatus.Verified;
         if (terminal)
