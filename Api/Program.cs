@@ -1,6 +1,7 @@
 using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
 using Fleet.Api.Hosting;
+using Fleet.Api.Mdm;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
 
@@ -23,8 +24,10 @@ app.UseAuthorization();
 
 app.MapFleetHealth();
 app.MapHostsApi();
+app.MapConfigurationProfilesApi();
 app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");
+app.MapMdmApi();
 app.MapBenchmarkBaseline();
 
 app.Run();

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -6,7 +7,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Fleet.Api.Operators;
 
-/// <summary>Operator endpoints for hosts: read one, list, count, and request a refetch.</summary>
+/// <summary>Operator endpoints for hosts: read one, list, count, request a refetch, and move one to a team.</summary>
 public static class HostsApi
 {
     public const int DefaultPageSize = 50;
@@ -22,6 +23,7 @@ public static class HostsApi
         hosts.MapGet("/summary", SummaryAsync);
         hosts.MapGet("/{host_id}", GetAsync);
         hosts.MapPost("/{host_id}/refetch", RefetchAsync).RequireAuthorization(OperatorRoles.CanChange);
+        hosts.MapPut("/{host_id}/team", SetTeamAsync).RequireAuthorization(OperatorRoles.CanChange);
 
         return hosts;
     }
@@ -54,12 +56,45 @@ public static class HostsApi
             : TypedResults.Accepted($"/api/v1/hosts/{id}", result.Refetch!);
     }
 
+    /// <summary>Body <c>{"team_id": "T"}</c>, or <c>{"team_id": null}</c> for no team; the field is required.</summary>
+    private static async Task<Results<Ok<HostView>, ProblemHttpResult>> SetTeamAsync(
+        [FromRoute(Name = "host_id")] string hostId, JsonElement body, IGrainFactory grains)
+    {
+        if (!HostIds.TryNormalize(hostId, out var id))
+        {
+            return TypedResults.Problem(Problems.InvalidHostId(hostId));
+        }
+
+        if (body.ValueKind != JsonValueKind.Object
+            || !body.TryGetProperty("team_id", out var team)
+            || team.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+        {
+            return TypedResults.Problem(Problems.Invalid("team_id", "is required: a team id string, or null for no team."));
+        }
+
+        var teamId = team.GetString();
+        if (teamId is not null && !TeamIds.IsValid(teamId))
+        {
+            return TypedResults.Problem(Problems.InvalidTeamId(teamId));
+        }
+
+        var host = grains.GetGrain<IHostGrain>(id);
+        if (!await host.SetTeamAsync(teamId) || await host.GetAsync() is not { } view)
+        {
+            return TypedResults.Problem(Problems.UnknownHost(id));
+        }
+
+        return TypedResults.Ok(view);
+    }
+
     private static async Task<Results<Ok<HostListResponse>, ProblemHttpResult>> ListAsync(
         IGrainFactory grains,
         string? status,
         string? platform,
         string? limit,
-        string? cursor)
+        string? cursor,
+        [FromQuery(Name = "team_id")] string? teamId,
+        [FromQuery(Name = "os_settings")] string? osSettings)
     {
         RefetchStatus? statusFilter = null;
         if (status is not null)
@@ -77,6 +112,22 @@ public static class HostsApi
             return TypedResults.Problem(Problems.Invalid("platform", "must be 1 to 32 characters."));
         }
 
+        if (teamId is not null && !TeamIds.IsValid(teamId))
+        {
+            return TypedResults.Problem(Problems.InvalidTeamId(teamId));
+        }
+
+        ProfileStatus? osSettingsFilter = null;
+        if (osSettings is not null)
+        {
+            if (!OsSettingsWords.TryParse(osSettings, out var parsed))
+            {
+                return TypedResults.Problem(Problems.Invalid("os_settings", $"'{osSettings}' is not one of {OsSettingsWords.All}."));
+            }
+
+            osSettingsFilter = parsed;
+        }
+
         var pageSize = DefaultPageSize;
         if (limit is not null
             && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out pageSize)
@@ -92,7 +143,7 @@ public static class HostsApi
         }
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
-        var query = new HostQuery(statusFilter, platform, after, pageSize + 1);
+        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter);
         var pages = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
             .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).QueryAsync(query)));
         var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();
@@ -151,10 +202,13 @@ public sealed record HostListItem(
     string? Serial,
     DateTimeOffset? LastSeenAt,
     DateTimeOffset StatusChangedAt,
-    Reason? Reason)
+    Reason? Reason,
+    string? TeamId,
+    ProfileStatus OsSettings)
 {
-    public static HostListItem From(HostIndexEntry e) =>
-        new(e.HostId, e.Status, e.Platform, e.OsVersion, e.Hostname, e.Serial, e.LastSeenAt, e.StatusChangedAt, e.Reason);
+    public static HostListItem From(HostIndexEntry e) => new(
+        e.HostId, e.Status, e.Platform, e.OsVersion, e.Hostname, e.Serial, e.LastSeenAt, e.StatusChangedAt, e.Reason,
+        e.TeamId, e.OsSettings);
 }
 
 /// <summary>A page of hosts; pass <see cref="NextCursor"/> back as <c>cursor</c> for the next one.</summary>
@@ -193,6 +247,22 @@ public static class StatusWords
     }
 }
 
+/// <summary>The OS-settings words a host list filters by (a host without profiles matches none of them).</summary>
+public static class OsSettingsWords
+{
+    private static readonly Dictionary<string, ProfileStatus> s_words = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["verified"] = ProfileStatus.Verified,
+        ["verifying"] = ProfileStatus.Verifying,
+        ["pending"] = ProfileStatus.Pending,
+        ["failed"] = ProfileStatus.Failed,
+    };
+
+    public static string All => string.Join(", ", s_words.Keys);
+
+    public static bool TryParse(string value, out ProfileStatus status) => s_words.TryGetValue(value, out status);
+}
+
 /// <summary>The problem+json bodies operators get.</summary>
 internal static class Problems
 {
@@ -202,6 +272,17 @@ internal static class Problems
         Title = "Unknown host",
         Detail = $"No agent has enrolled as host '{hostId}'.",
     };
+
+    public static ProblemDetails UnknownProfile(string teamId, string identifier) => new()
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Unknown profile",
+        Detail = $"Team '{teamId}' declares no profile '{Truncate(identifier)}'.",
+    };
+
+    public static ProblemDetails InvalidTeamId(string value) => Invalid(
+        "team_id",
+        $"'{Truncate(value)}' is not a team id (1 to {TeamIds.MaxLength} letters, digits, '-' and '_').");
 
     public static ProblemDetails InvalidHostId(string value) => Invalid(
         "host_id",

@@ -1,0 +1,287 @@
+using Fleet.Api.Mdm.Plist;
+using Fleet.Contracts;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
+
+namespace Fleet.Api.Mdm;
+
+/// <summary>
+/// Apple's MDM protocol: the check-in URL, the server (command) URL, and one URL that serves both by
+/// content type as nanomdm does. Bodies are XML property lists. A command report the server cannot use
+/// still gets 200, because a device resends any other answer forever; a check-in it cannot read gets 400.
+/// </summary>
+public static partial class MdmApi
+{
+    public const string CheckInContentType = "application/x-apple-aspen-mdm-checkin";
+    public const string CommandContentType = "application/x-apple-aspen-mdm";
+    public const string CommandResponseContentType = "application/xml";
+
+    /// <summary>Real check-ins are under 3 KiB.</summary>
+    public const int MaxCheckInBytes = 64 * 1024;
+
+    /// <summary>ProfileList answers and certificate lists run to hundreds of KiB on managed Macs.</summary>
+    public const int MaxReportBytes = 2 * 1024 * 1024;
+
+    public static RouteGroupBuilder MapMdmApi(this IEndpointRouteBuilder app)
+    {
+        var mdm = app.MapGroup("/mdm").AllowAnonymous().WithTags("MDM");
+
+        mdm.MapPut("/checkin", CheckInAsync);
+        mdm.MapPut("/connect", ConnectAsync);
+        mdm.MapPut("/", DispatchAsync);
+
+        return mdm;
+    }
+
+    private static Task<IResult> CheckInAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers) =>
+        IsMediaType(context.Request, CheckInContentType)
+            ? HandleCheckInAsync(context, grains, Logger(loggers))
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, Logger(loggers), CheckInContentType));
+
+    private static Task<IResult> ConnectAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers) =>
+        IsMediaType(context.Request, CommandContentType)
+            ? HandleReportAsync(context, grains, Logger(loggers))
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, Logger(loggers), CommandContentType));
+
+    private static Task<IResult> DispatchAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers)
+    {
+        var logger = Logger(loggers);
+        if (IsMediaType(context.Request, CheckInContentType))
+        {
+            return HandleCheckInAsync(context, grains, logger);
+        }
+
+        return IsMediaType(context.Request, CommandContentType)
+            ? HandleReportAsync(context, grains, logger)
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, logger, $"{CheckInContentType} or {CommandContentType}"));
+    }
+
+    private static async Task<IResult> HandleCheckInAsync(HttpContext context, IGrainFactory grains, ILogger logger)
+    {
+        var read = await ReadMessageAsync(context, logger, MaxCheckInBytes);
+        if (read.Refusal is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (read.Problem is { } unreadable)
+        {
+            return BadCheckIn(logger, read.Claimed, unreadable);
+        }
+
+        var (message, hostId) = (read.Message!, read.HostId!);
+        var messageType = message.GetString("MessageType");
+        if (messageType == MdmDecoding.UserAuthenticate)
+        {
+            LogUserChannelDeclined(logger, hostId);
+            return TypedResults.Problem(
+                "This server manages devices only; the user channel is declined.", statusCode: StatusCodes.Status410Gone, title: "Gone");
+        }
+
+        if (!MdmDecoding.TryCheckInType(messageType, out var type) || message["UserID"] is not null)
+        {
+            LogCheckInIgnored(logger, hostId, messageType ?? "(none)", message["UserID"] is null
+                ? "the MessageType is not one this server handles"
+                : "user-channel check-ins are not handled");
+            return TypedResults.Ok();
+        }
+
+        var checkIn = MdmDecoding.CheckIn(hostId, type, message);
+        if (checkIn.Error is { } error)
+        {
+            return BadCheckIn(logger, hostId, error);
+        }
+
+        var result = await grains.GetGrain<IHostGrain>(hostId).MdmCheckInAsync(checkIn.Value!);
+        if (result.Problem is { } problem)
+        {
+            LogCheckInIgnored(logger, hostId, messageType!, problem);
+        }
+        else
+        {
+            LogCheckIn(logger, hostId, messageType!);
+        }
+
+        return TypedResults.Ok();
+    }
+
+    private static async Task<IResult> HandleReportAsync(HttpContext context, IGrainFactory grains, ILogger logger)
+    {
+        var read = await ReadMessageAsync(context, logger, MaxReportBytes);
+        if (read.Refusal is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (read.Problem is { } unusable)
+        {
+            return UnusableReport(logger, read.Claimed, unusable);
+        }
+
+        var (message, hostId) = (read.Message!, read.HostId!);
+        var report = MdmDecoding.Report(hostId, message);
+        if (report.Error is { } error)
+        {
+            return UnusableReport(logger, hostId, error);
+        }
+
+        var result = await grains.GetGrain<IHostGrain>(hostId).MdmReportAsync(report.Value!);
+        if (result.Problem is { } problem)
+        {
+            LogReportUnusable(logger, hostId, problem);
+        }
+        else
+        {
+            LogReport(logger, hostId, report.Value!.Status, report.Value.CommandUuid, result.Next?.Kind);
+        }
+
+        return result.Next is { } next
+            ? TypedResults.Bytes(PlistWriter.Write(MdmCommandPlists.Render(next)), CommandResponseContentType)
+            : TypedResults.Ok();
+    }
+
+    /// <summary>
+    /// Reads the body, parses it, and resolves the device it speaks for: the one place every MDM request
+    /// passes, so that device authentication can be added here.
+    /// </summary>
+    private static async Task<DeviceMessage> ReadMessageAsync(HttpContext context, ILogger logger, int maxBytes)
+    {
+        var body = await ReadBodyAsync(context.Request, maxBytes);
+        if (body is null)
+        {
+            return new DeviceMessage { Refusal = TooLarge(context, logger, maxBytes) };
+        }
+
+        PlistValue root;
+        try
+        {
+            root = PlistReader.Read(body, new PlistLimits(maxBytes));
+        }
+        catch (PlistFormatException exception)
+        {
+            return new DeviceMessage { Problem = $"the body is not a readable property list ({exception.Message})" };
+        }
+
+        if (root is not PlistDict message)
+        {
+            return new DeviceMessage { Problem = "the property list's root is not a dictionary" };
+        }
+
+        if (!MdmDeviceIdentity.TryResolve(context, message, out var hostId, out var claimed))
+        {
+            return new DeviceMessage
+            {
+                Claimed = claimed,
+                Problem = claimed is null ? "it names no UDID" : "its UDID is not a hardware id",
+            };
+        }
+
+        return new DeviceMessage { Message = message, HostId = hostId, Claimed = claimed };
+    }
+
+    /// <summary>The body, or null when it is larger than <paramref name="limit"/> (checked before and while reading).</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit)
+    {
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        using var body = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        while (await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted) is var read and > 0)
+        {
+            if (body.Length + read > limit)
+            {
+                return null;
+            }
+
+            body.Write(chunk, 0, read);
+        }
+
+        return body.ToArray();
+    }
+
+    private static bool IsMediaType(HttpRequest request, string expected) =>
+        MediaTypeHeaderValue.TryParse(request.ContentType, out var parsed)
+        && string.Equals(parsed.MediaType.Value, expected, StringComparison.OrdinalIgnoreCase);
+
+    private static ProblemHttpResult UnsupportedMediaType(HttpContext context, ILogger logger, string expected)
+    {
+        var sent = context.Request.ContentType is { } type ? Shorten(type) : "(none)";
+        LogUnsupportedMediaType(logger, context.Request.Path, sent);
+
+        return TypedResults.Problem(
+            $"Content-Type was '{sent}'; this URL takes {expected}.",
+            statusCode: StatusCodes.Status415UnsupportedMediaType,
+            title: "Unsupported media type");
+    }
+
+    private static ProblemHttpResult TooLarge(HttpContext context, ILogger logger, int limit)
+    {
+        LogTooLarge(logger, context.Request.Path, limit);
+
+        return TypedResults.Problem(
+            $"The body is larger than {limit} bytes.",
+            statusCode: StatusCodes.Status413PayloadTooLarge,
+            title: "Payload too large");
+    }
+
+    private static ProblemHttpResult BadCheckIn(ILogger logger, string? udid, string why)
+    {
+        LogCheckInRefused(logger, udid ?? "(unknown)", why);
+
+        return TypedResults.Problem($"The check-in was refused: {why}.", statusCode: StatusCodes.Status400BadRequest, title: "Invalid check-in");
+    }
+
+    private static Ok UnusableReport(ILogger logger, string? udid, string why)
+    {
+        LogReportUnusable(logger, udid ?? "(unknown)", why);
+
+        return TypedResults.Ok();
+    }
+
+    private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "…";
+
+    private static ILogger Logger(ILoggerFactory loggers) => loggers.CreateLogger(typeof(MdmApi));
+
+    [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "MDM check-in {MessageType} from {HostId}")]
+    private static partial void LogCheckIn(ILogger logger, string hostId, string messageType);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "MDM check-in from UDID {Udid} refused: {Reason}")]
+    private static partial void LogCheckInRefused(ILogger logger, string udid, string reason);
+
+    [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "MDM check-in {MessageType} from UDID {Udid} not used: {Reason}")]
+    private static partial void LogCheckInIgnored(ILogger logger, string udid, string messageType, string reason);
+
+    [LoggerMessage(EventId = 503, Level = LogLevel.Debug, Message = "MDM UserAuthenticate from {HostId} declined with 410")]
+    private static partial void LogUserChannelDeclined(ILogger logger, string hostId);
+
+    [LoggerMessage(EventId = 504, Level = LogLevel.Debug, Message = "MDM report {Status} for command {CommandUuid} from {HostId}; next command {Next}")]
+    private static partial void LogReport(ILogger logger, string hostId, MdmResultStatus status, string? commandUuid, MdmCommandKind? next);
+
+    [LoggerMessage(EventId = 505, Level = LogLevel.Warning, Message = "MDM report from UDID {Udid} not used: {Reason}")]
+    private static partial void LogReportUnusable(ILogger logger, string udid, string reason);
+
+    [LoggerMessage(EventId = 506, Level = LogLevel.Warning, Message = "MDM {Path}: refused Content-Type '{ContentType}'")]
+    private static partial void LogUnsupportedMediaType(ILogger logger, string path, string contentType);
+
+    [LoggerMessage(EventId = 507, Level = LogLevel.Warning, Message = "MDM {Path}: refused a body over {Limit} bytes")]
+    private static partial void LogTooLarge(ILogger logger, string path, int limit);
+}
+
+/// <summary>An MDM request body after reading: the message and its host, or why there is none.</summary>
+internal readonly record struct DeviceMessage
+{
+    public PlistDict? Message { get; init; }
+
+    public string? HostId { get; init; }
+
+    /// <summary>The UDID the message claimed, shortened for logs; null when it named none.</summary>
+    public string? Claimed { get; init; }
+
+    /// <summary>An answer given whatever the URL's rules for bad input (413 for a body over the limit).</summary>
+    public IResult? Refusal { get; init; }
+
+    public string? Problem { get; init; }
+}
