@@ -1,5 +1,6 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Index;
+using Fleet.Grains.Mdm;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,8 +12,8 @@ namespace Fleet.Grains;
 public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers what the grains need besides Orleans itself: validated refetch policies, the clock,
-    /// metrics and the index store. The caller registers a <c>TableServiceClient</c>.
+    /// Registers what the grains need besides Orleans itself: validated refetch policies and push settings,
+    /// the clock, metrics, the index store and the push sender. The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -22,10 +23,26 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddSingleton<IPostConfigureOptions<RefetchOptions>, RefetchOptionsDefaults>();
         services.AddSingleton<IValidateOptions<RefetchOptions>>(new RefetchOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
+        AddPush(services, configuration);
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
 
         return services;
+    }
+
+    // A sender registered before this call (a test double) is kept.
+    private static void AddPush(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<PushOptions>()
+            .Bind(configuration.GetSection(PushOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+
+        // The sender's own deadline (PushOptions.Timeout) bounds each push, so the client has none. The gateway
+        // is named in configuration; an HTTP proxy from the environment must not see device tokens.
+        services.AddHttpClient(LoopbackPushSender.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false });
+        services.TryAddSingleton<IPushSender, LoopbackPushSender>();
     }
 }
