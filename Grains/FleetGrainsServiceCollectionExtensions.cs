@@ -14,7 +14,8 @@ public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers what the grains need besides Orleans itself: validated refetch policies, profile settings and
-    /// push options, the clock, metrics and the index store. The caller registers a <c>TableServiceClient</c>.
+    /// push settings, the clock, metrics, the index store and the push sender. The caller registers a
+    /// <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -23,16 +24,31 @@ public static class FleetGrainsServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<RefetchOptions>, RefetchOptionsDefaults>();
         services.AddSingleton<IValidateOptions<RefetchOptions>>(new RefetchOptionsValidator(configuration));
-        services.AddOptions<PushOptions>().BindConfiguration(PushOptions.SectionName);
         services.AddOptions<ProfileOptions>()
             .Bind(configuration.GetSection(ProfileOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProfileOptions>>(new ProfileOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
+        AddPush(services, configuration);
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
 
         return services;
+    }
+
+    // A sender registered before this call (a test double) is kept.
+    private static void AddPush(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<PushOptions>()
+            .Bind(configuration.GetSection(PushOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+
+        // The sender's own deadline (PushOptions.Timeout) bounds each push, so the client has none. The gateway
+        // is named in configuration; an HTTP proxy from the environment must not see device tokens.
+        services.AddHttpClient(LoopbackPushSender.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false });
+        services.TryAddSingleton<IPushSender, LoopbackPushSender>();
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Fleet.Grains.Mdm;
 
 /// <summary>How the service wakes devices over MDM. Bound from <c>Fleet:Mdm:Push</c>.</summary>
@@ -19,4 +21,45 @@ public sealed class PushOptions
 
     /// <summary>The most <see cref="RepushBackoff"/> can grow to.</summary>
     public TimeSpan MaxRepushBackoff { get; set; } = TimeSpan.FromMinutes(15);
+}
+
+/// <summary>Refuses to start with push settings that could never deliver or never back off, naming the key.</summary>
+internal sealed class PushOptionsValidator : IValidateOptions<PushOptions>
+{
+    // A push that has not been answered in a minute will not be; longer only holds the host's turn.
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
+
+    public ValidateOptionsResult Validate(string? name, PushOptions options)
+    {
+        var errors = new List<string>();
+        var section = PushOptions.SectionName;
+        if (options.GatewayUrl is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
+        {
+            errors.Add($"{section}:GatewayUrl must be an absolute http or https address (was '{options.GatewayUrl}').");
+        }
+
+        RequirePositive(errors, $"{section}:Timeout", options.Timeout);
+        if (options.Timeout > MaxTimeout)
+        {
+            errors.Add($"{section}:Timeout must be at most {MaxTimeout} (was {options.Timeout}).");
+        }
+
+        RequirePositive(errors, $"{section}:RepushBackoff", options.RepushBackoff);
+        if (options.MaxRepushBackoff < options.RepushBackoff)
+        {
+            errors.Add(
+                $"{section}:MaxRepushBackoff ({options.MaxRepushBackoff}) must be at least RepushBackoff ({options.RepushBackoff}).");
+        }
+
+        // CertificateNotAfter needs no check: any instant is a valid expiry, and leaving it out means "never".
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void RequirePositive(List<string> errors, string key, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be positive (was {value}).");
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Fleet.AgentSimulator.Mdm;
 
 namespace Fleet.AgentSimulator;
 
@@ -36,6 +37,32 @@ internal sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors)
                 await TryAsync(agent, agent.CheckInAsync, cancellationToken);
                 var jitter = 1 - Jitter + (2 * Jitter * random.NextDouble());
                 await Task.Delay(options.Interval * jitter, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: Ctrl-C or the end of --duration.
+        }
+    }
+
+    /// <summary>
+    /// Runs a Mac's MDM side until <paramref name="cancellationToken"/> fires: enroll, a first session, then a
+    /// session on every push, or after the poll interval when none comes. An asleep Mac only enrolls. Never throws.
+    /// </summary>
+    public async Task RunMacAsync(SimulatedAgent agent, MdmClient client, CancellationToken cancellationToken)
+    {
+        var mac = agent.Mac ?? throw new ArgumentException($"{agent.Identity.Hostname} is not a Mac", nameof(agent));
+        try
+        {
+            while (!await TryAsync(agent, token => client.EnrollAsync(mac, token), cancellationToken))
+            {
+                await Task.Delay(options.Interval, cancellationToken);
+            }
+
+            while (mac.Awake)
+            {
+                await TryAsync(agent, token => client.RunSessionAsync(mac, token), cancellationToken);
+                await mac.WaitForWakeAsync(options.MdmPoll, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

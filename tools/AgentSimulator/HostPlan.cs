@@ -1,29 +1,65 @@
+using Fleet.AgentSimulator.Mdm;
+
 namespace Fleet.AgentSimulator;
 
-/// <summary>Turns the options into numbered agents, handing out faults from the end of the host list.</summary>
+/// <summary>
+/// Turns the options into numbered agents, handing out faults from the end of the host list and MDM
+/// behaviours from the end of the Macs.
+/// </summary>
 internal static class HostPlan
 {
-    public static IReadOnlyList<SimulatedAgent> CreateAgents(SimulatorOptions options, HttpClient http)
+    // The rendered payloads come from a MacBook Pro; osquery reports only its model identifier.
+    private const string MacModelName = "MacBook Pro";
+
+    public static IReadOnlyList<SimulatedAgent> CreateAgents(SimulatorOptions options, HttpClient http, TimeProvider clock)
     {
         var profiles = options.Hosts.SelectMany(host => Enumerable.Repeat(host.Profile, host.Count)).ToList();
-        var faults = Enumerable.Repeat(FaultMode.None, profiles.Count).ToArray();
-        var next = faults.Length - 1;
-        foreach (var (mode, count) in options.Faults)
-        {
-            for (var i = 0; i < count; i++)
+        var faults = FromTheEnd(profiles.Count, FaultMode.None, options.Faults);
+        var macCount = profiles.Count(profile => profile.IsMac);
+        var behaviours = new Queue<MdmBehaviour>(FromTheEnd(macCount, MdmBehaviour.Normal, options.MdmBehaviours));
+
+        return profiles
+            .Select((profile, index) =>
             {
-                faults[next--] = mode;
+                var identity = HostIdentity.Create(profile, options.Seed, index + 1);
+                var mac = profile.IsMac
+                    ? new MacDevice(identity.Uuid, MacFactsFor(profile, identity), behaviours.Dequeue(), clock)
+                    : null;
+
+                return new SimulatedAgent(
+                    http, options.Api, options.EnrollSecret, profile, identity, faults[index], mac);
+            })
+            .ToList();
+    }
+
+    /// <summary>What the Mac of this profile and identity says about itself over MDM, read from its osquery payload.</summary>
+    public static MacFacts MacFactsFor(HostProfile profile, HostIdentity identity)
+    {
+        var os = AgentPayloads.Rows(profile, identity, "fleet_detail_query_os_version").Single();
+        var system = AgentPayloads.Rows(profile, identity, "fleet_detail_query_system_info").Single();
+        var model = (string?)system?["hardware_model"] ?? "";
+
+        return new MacFacts(
+            (string?)os?["version"] ?? "",
+            (string?)os?["build"] ?? "",
+            identity.Serial,
+            identity.Hostname,
+            MacModelName,
+            model);
+    }
+
+    private static T[] FromTheEnd<T>(int count, T none, IReadOnlyList<(T Mode, int Count)> assignments)
+    {
+        var modes = Enumerable.Repeat(none, count).ToArray();
+        var next = modes.Length - 1;
+        foreach (var (mode, hosts) in assignments)
+        {
+            for (var i = 0; i < hosts; i++)
+            {
+                modes[next--] = mode;
             }
         }
 
-        return profiles
-            .Select((profile, index) => new SimulatedAgent(
-                http,
-                options.Api,
-                options.EnrollSecret,
-                profile,
-                HostIdentity.Create(profile, options.Seed, index + 1),
-                faults[index]))
-            .ToList();
+        return modes;
     }
 }

@@ -11,12 +11,18 @@ public sealed record HostProfile(string Name, string PayloadName, string Placeho
 {
     public static HostProfile MacOS14 { get; } = new("macos14", "macos_14.1.2", "test-mac-01");
 
+    /// <summary>macOS 15.1: the 14.1.2 payloads with only the version fields changed (see test/payloads/README.md).</summary>
+    public static HostProfile MacOS15 { get; } = new("macos15", "macos_15.1", "test-mac-01");
+
     public static HostProfile MacOS13 { get; } = new("macos13", "macos_13.6.2", "test-mac-01");
 
     public static HostProfile Ubuntu { get; } = new("ubuntu", "ubuntu_22.04", "test-linux-01");
 
     /// <summary>All profiles, in the order hosts are numbered.</summary>
-    public static IReadOnlyList<HostProfile> All { get; } = [MacOS14, MacOS13, Ubuntu];
+    public static IReadOnlyList<HostProfile> All { get; } = [MacOS14, MacOS15, MacOS13, Ubuntu];
+
+    /// <summary>Whether hosts of this profile are Macs, which also enroll in MDM.</summary>
+    public bool IsMac => Name.StartsWith("macos", StringComparison.Ordinal);
 
     public override string ToString() => Name;
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Fleet.AgentSimulator.Mdm;
 
 namespace Fleet.AgentSimulator;
 
@@ -21,12 +22,24 @@ internal static class OptionsParser
         TimeSpan? duration = null;
         var seed = SimulatorOptions.DefaultSeed;
         var concurrency = SimulatorOptions.DefaultConcurrency;
+        var behaviours = new List<(MdmBehaviour Mode, int Count)>();
+        var pushPort = SimulatorOptions.DefaultPushPort;
+        var mdmPoll = SimulatorOptions.DefaultMdmPoll;
+        var mdm = true;
+        var pushCertificateExpired = false;
 
         for (var i = 0; i < args.Count; i++)
         {
             if (args[i] is "-h" or "--help" or "-?")
             {
                 return new ParseResult(null, ShowHelp: true, null);
+            }
+
+            if (args[i] is "--no-mdm" or "--push-cert-expired")
+            {
+                mdm &= args[i] != "--no-mdm";
+                pushCertificateExpired |= args[i] == "--push-cert-expired";
+                continue;
             }
 
             var (name, value) = SplitOption(args[i]);
@@ -49,7 +62,7 @@ internal static class OptionsParser
                 case "--enroll-secret":
                     secret = value;
                     break;
-                case "--macos14" or "--macos13" or "--ubuntu" when TryParseCount(value, out var count):
+                case "--macos14" or "--macos15" or "--macos13" or "--ubuntu" when TryParseCount(value, out var count):
                     counts[HostProfile.All.Single(profile => name == "--" + profile.Name)] = count;
                     break;
                 case "--interval" when TryParseTime(value, out interval) && interval > TimeSpan.Zero:
@@ -64,12 +77,19 @@ internal static class OptionsParser
                     break;
                 case "--concurrency" when TryParseCount(value, out concurrency) && concurrency > 0:
                     break;
+                case "--mdm-behaviour" when MdmBehaviour.TryParse(value, out var behaviour):
+                    behaviours.Add(behaviour);
+                    break;
+                case "--push-port" when TryParseCount(value, out pushPort) && pushPort is > 0 and <= 65535:
+                    break;
+                case "--mdm-poll" when TryParseTime(value, out mdmPoll) && mdmPoll > TimeSpan.Zero:
+                    break;
                 default:
                     return Fail(IsKnown(name) ? $"bad value for {name}: '{value}'" : $"unknown option {name}");
             }
         }
 
-        if (Validate(api, secret, counts, faults) is { } error)
+        if ((Validate(api, secret, counts, faults) ?? ValidateMdm(counts, behaviours, mdm)) is { } error)
         {
             return Fail(error);
         }
@@ -84,6 +104,11 @@ internal static class OptionsParser
             Seed = seed,
             Concurrency = concurrency,
             Faults = faults,
+            Mdm = mdm,
+            MdmBehaviours = behaviours,
+            PushPort = pushPort,
+            PushCertificateExpired = pushCertificateExpired,
+            MdmPoll = mdmPoll,
         };
 
         return new ParseResult(options, ShowHelp: false, null);
@@ -147,9 +172,23 @@ internal static class OptionsParser
                 => $"--api must be an absolute http or https address, not '{api}'",
             (_, null or "") =>
                 $"no enroll secret: give --enroll-secret or set {SimulatorOptions.EnrollSecretVariable}",
-            _ when hosts == 0 => "no hosts: give --macos14, --macos13 or --ubuntu a count above 0",
+            _ when hosts == 0 => "no hosts: give --macos14, --macos15, --macos13 or --ubuntu a count above 0",
             _ when hosts > HostIdentity.MaxNumber => $"at most {HostIdentity.MaxNumber} hosts, not {hosts}",
             _ when faulty > hosts => $"--fault asks for {faulty} faulty hosts but there are only {hosts}",
+            _ => null,
+        };
+    }
+
+    private static string? ValidateMdm(
+        Dictionary<HostProfile, int> counts, List<(MdmBehaviour Mode, int Count)> behaviours, bool mdm)
+    {
+        var macs = counts.Where(count => count.Key.IsMac).Sum(count => (long)count.Value);
+        var assigned = behaviours.Sum(behaviour => (long)behaviour.Count);
+
+        return (mdm, assigned) switch
+        {
+            (false, > 0) => "--mdm-behaviour needs MDM, which --no-mdm turns off",
+            _ when assigned > macs => $"--mdm-behaviour asks for {assigned} Macs but there are only {macs}",
             _ => null,
         };
     }
@@ -164,8 +203,9 @@ internal static class OptionsParser
     }
 
     private static bool IsKnown(string name) => name
-        is "--api" or "--enroll-secret" or "--macos14" or "--macos13" or "--ubuntu"
-        or "--interval" or "--duration" or "--fault" or "--seed" or "--concurrency";
+        is "--api" or "--enroll-secret" or "--macos14" or "--macos15" or "--macos13" or "--ubuntu"
+        or "--interval" or "--duration" or "--fault" or "--seed" or "--concurrency"
+        or "--mdm-behaviour" or "--push-port" or "--mdm-poll";
 
     private static bool TryParseCount(string text, out int count) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out count);

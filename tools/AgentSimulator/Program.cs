@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Fleet.AgentSimulator;
+using Fleet.AgentSimulator.Mdm;
 
 var parsed = OptionsParser.Parse(args, Environment.GetEnvironmentVariable);
 if (parsed.ShowHelp)
@@ -20,8 +21,14 @@ if (parsed.Options is null)
 var options = parsed.Options;
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = options.Concurrency };
 using var http = new HttpClient(handler) { Timeout = SimulatorOptions.RequestTimeout };
-var agents = HostPlan.CreateAgents(options, http);
-ConsoleReport.PrintStart(options, agents);
+var agents = HostPlan.CreateAgents(options, http, TimeProvider.System);
+await using var gateway = await StartPushGatewayAsync();
+if (options.Mdm && options.MacCount > 0 && gateway is null)
+{
+    return 1;
+}
+
+ConsoleReport.PrintStart(options, agents, gateway);
 
 using var stopping = new CancellationTokenSource();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -35,11 +42,45 @@ var clock = Stopwatch.StartNew();
 var errors = new ErrorLog(clock);
 var scheduler = new AgentScheduler(options, errors);
 var running = agents.Select((agent, index) => scheduler.RunAsync(agent, index + 1, stopping.Token)).ToList();
+if (gateway is not null)
+{
+    var mdm = new MdmClient(http, options.Api);
+    running.AddRange(agents.Where(agent => agent.Mac is not null)
+        .Select(agent => scheduler.RunMacAsync(agent, mdm, stopping.Token)));
+}
+
 await PrintStatusUntilStoppedAsync();
 await Task.WhenAll(running);
-ConsoleReport.PrintTotals(clock, agents, errors);
+ConsoleReport.PrintTotals(clock, agents, errors, gateway);
 
 return 0;
+
+async Task<PushGateway?> StartPushGatewayAsync()
+{
+    if (!options.Mdm || options.MacCount == 0)
+    {
+        return null;
+    }
+
+    try
+    {
+        var started = await PushGateway.StartAsync(options.PushPort, options.PushCertificateExpired, CancellationToken.None);
+        foreach (var mac in agents.Select(agent => agent.Mac).OfType<MacDevice>())
+        {
+            started.Register(mac);
+        }
+
+        return started;
+    }
+    catch (IOException exception)
+    {
+        Console.Error.WriteLine(
+            $"error: the push gateway cannot listen on 127.0.0.1:{options.PushPort}: {exception.Message} " +
+            "Give another --push-port (and the service the same Fleet__Mdm__Push__GatewayUrl), or --no-mdm.");
+
+        return null;
+    }
+}
 
 void Stop(PosixSignalContext context)
 {
@@ -55,7 +96,7 @@ async Task PrintStatusUntilStoppedAsync()
     {
         while (await timer.WaitForNextTickAsync(stopping.Token))
         {
-            ConsoleReport.PrintStatus(clock, agents, errors);
+            ConsoleReport.PrintStatus(clock, agents, errors, gateway);
         }
     }
     catch (OperationCanceledException)
@@ -63,3 +104,6 @@ async Task PrintStatusUntilStoppedAsync()
         // Stopping: Ctrl-C or the end of --duration.
     }
 }
+
+// Kestrel's framework would make the entry class public; the test project also hosts the Api's public Program.
+internal sealed partial class Program;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Fleet.AgentSimulator.Mdm;
 
 namespace Fleet.AgentSimulator;
 
@@ -35,8 +36,15 @@ public sealed class SimulatedAgent
     /// <param name="profile">Which payloads to replay.</param>
     /// <param name="identity">The host's UUID, serial and hostname.</param>
     /// <param name="fault">How the agent misbehaves; <see cref="FaultMode.None"/> for a healthy one.</param>
+    /// <param name="mac">For a Mac: its MDM side, whose installed profiles the agent reports.</param>
     public SimulatedAgent(
-        HttpClient http, Uri api, string enrollSecret, HostProfile profile, HostIdentity identity, FaultMode fault)
+        HttpClient http,
+        Uri api,
+        string enrollSecret,
+        HostProfile profile,
+        HostIdentity identity,
+        FaultMode fault,
+        MacDevice? mac = null)
     {
         _http = http;
         _api = api.AbsoluteUri.EndsWith('/') ? api : new Uri(api.AbsoluteUri + "/");
@@ -45,6 +53,7 @@ public sealed class SimulatedAgent
         Profile = profile;
         Identity = identity;
         Fault = fault;
+        Mac = mac;
     }
 
     public HostProfile Profile { get; }
@@ -52,6 +61,9 @@ public sealed class SimulatedAgent
     public HostIdentity Identity { get; }
 
     public FaultMode Fault { get; }
+
+    /// <summary>The host's MDM side; null for hosts that are not Macs.</summary>
+    public MacDevice? Mac { get; }
 
     /// <summary>Whether the agent holds a node key.</summary>
     public bool IsEnrolled => Volatile.Read(ref _nodeKey) is not null;
@@ -150,7 +162,11 @@ public sealed class SimulatedAgent
                 continue;
             }
 
-            queries[name] = _results[name] is JsonArray rows ? rows.DeepClone() : new JsonArray();
+            queries[name] = (name, Mac) switch
+            {
+                (MacProfiles.OsqueryQuery, { } mac) => mac.OsqueryProfileRows(),
+                _ => _results[name] is JsonArray rows ? rows.DeepClone() : new JsonArray(),
+            };
             statuses[name] = 0;
         }
 

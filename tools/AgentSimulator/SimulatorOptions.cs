@@ -1,3 +1,5 @@
+using Fleet.AgentSimulator.Mdm;
+
 namespace Fleet.AgentSimulator;
 
 /// <summary>What to simulate and against which Api; filled from the command line and the environment.</summary>
@@ -14,6 +16,12 @@ internal sealed class SimulatorOptions
     public const int DefaultConcurrency = 64;
 
     public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>The loopback push gateway's port; the service's <c>Fleet:Mdm:Push:GatewayUrl</c> points at it.</summary>
+    public const int DefaultPushPort = 2197;
+
+    /// <summary>How often an awake Mac starts an MDM session when no push comes.</summary>
+    public static readonly TimeSpan DefaultMdmPoll = TimeSpan.FromSeconds(60);
 
     /// <summary>A request to the Api that takes longer than this counts as an error.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
@@ -42,26 +50,47 @@ internal sealed class SimulatorOptions
     /// <summary>Faults to hand out, each to a number of hosts taken from the end of the host list.</summary>
     public IReadOnlyList<(FaultMode Mode, int Count)> Faults { get; init; } = [];
 
+    /// <summary>Whether Macs enroll in MDM and run the push gateway; off, they are osquery agents only.</summary>
+    public bool Mdm { get; init; } = true;
+
+    /// <summary>MDM behaviours to hand out, each to a number of Macs taken from the end of the Macs.</summary>
+    public IReadOnlyList<(MdmBehaviour Mode, int Count)> MdmBehaviours { get; init; } = [];
+
+    /// <summary>The loopback push gateway's port on 127.0.0.1.</summary>
+    public int PushPort { get; init; } = DefaultPushPort;
+
+    /// <summary>Whether the push gateway refuses every push as if the push certificate had expired.</summary>
+    public bool PushCertificateExpired { get; init; }
+
+    /// <summary>The backstop: an awake Mac starts a session this long after its last one when no push comes.</summary>
+    public TimeSpan MdmPoll { get; init; } = DefaultMdmPoll;
+
     public int HostCount => Hosts.Sum(host => host.Count);
 
+    public int MacCount => Hosts.Where(host => host.Profile.IsMac).Sum(host => host.Count);
+
     public const string Usage = """
-        Simulates osquery agents against the Fleet.Orleans Api, replaying real osquery request bodies.
+        Simulates osquery agents against the Fleet.Orleans Api, replaying real osquery request bodies. The Macs
+        also enroll over Apple MDM and listen for pushes on a loopback push gateway.
 
         Usage:
           dotnet run --project tools/AgentSimulator -- --api <url> --enroll-secret <secret>
-              [--macos14 N] [--macos13 N] [--ubuntu N] [--interval 10s] [--duration 5m]
+              [--macos14 N] [--macos15 N] [--macos13 N] [--ubuntu N] [--interval 10s] [--duration 5m]
               [--fault <kind>:N[:SECONDS]]... [--seed 1] [--concurrency 64]
+              [--mdm-behaviour <kind>:N[:SESSIONS]]... [--push-port 2197] [--push-cert-expired]
+              [--mdm-poll 60s] [--no-mdm]
 
         Options:
           --api <url>              Api base address, e.g. http://127.0.0.1:5080. Default: $FLEET_API_URL.
           --enroll-secret <secret> osquery enroll secret. Default: $FLEET_ENROLL_SECRET.
           --macos14 <N>            Hosts replaying macOS 14.1.2 (23B92) payloads. Default 0.
+          --macos15 <N>            Hosts replaying macOS 15.1 (24B83) payloads (derived from 14.1.2). Default 0.
           --macos13 <N>            Hosts replaying macOS 13.6.2 (22G320) payloads. Default 0.
           --ubuntu <N>             Hosts replaying Ubuntu 22.04 payloads. Default 0.
           --interval <time>        Time between one host's check-ins, with +/-10% jitter. Default 10s.
                                    Config is fetched every 6th check-in.
           --duration <time>        Stop after this long. Default: run until Ctrl-C.
-          --fault <spec>           Give a fault to N hosts, taken from the end of the host list
+          --fault <spec>           Give an osquery fault to N hosts, taken from the end of the host list
                                    (repeatable; later --fault options take hosts further forward):
                                      silent:N          enroll, then never check in again
                                      no-write:N        read distributed queries, never write
@@ -70,13 +99,36 @@ internal sealed class SimulatorOptions
                                                        status 1 "no such table: os_version"
           --seed <n>               Host UUIDs, serials and jitter derive from it (0-99999999). Default 1.
           --concurrency <n>        Most connections open to the Api at once. Default 64.
+
+        MDM (Macs only):
+          --mdm-behaviour <spec>   Give an MDM behaviour to N Macs, taken from the end of the Macs
+                                   (repeatable, like --fault); the other Macs are normal:
+                                     notnow:N:SESSIONS  answer NotNow to every command in the first
+                                                        SESSIONS sessions that carry one (Power Nap,
+                                                        locked keychain), then behave
+                                     lose-ack:N         install profiles, but every Acknowledged report
+                                                        for InstallProfile is lost; osquery still
+                                                        reports the profile
+                                     asleep:N           enroll, then ignore pushes and never poll
+                                     mdm-error:N        answer InstallProfile with Error, ErrorChain
+                                                        4001 MCProfileErrorDomain "The profile … could
+                                                        not be installed."
+          --push-port <port>       Port of the loopback push gateway on 127.0.0.1. Default 2197; the
+                                   service's Fleet__Mdm__Push__GatewayUrl must point at it.
+          --push-cert-expired      The gateway answers every push 403 ExpiredProviderToken.
+          --mdm-poll <time>        An awake Mac also starts a session this long after its last one
+                                   when no push comes. Default 60s.
+          --no-mdm                 Macs are osquery agents only: no MDM, no push gateway.
           -h, --help               Show this help.
 
         Times are a number with an optional unit: 500ms, 10s, 5m, 1h (no unit means seconds).
-        Hosts are numbered from 1: macos14 first, then macos13, then ubuntu. Host N gets
+        Hosts are numbered from 1: macos14 first, then macos15, macos13, ubuntu. Host N gets
         UUID <seed, 8 digits>-0000-4000-8000-<N, 12 digits>, serial SIM<seed mod 1000, 3 digits><N, 6 digits>
         and hostname sim-<profile>-<N, 4 digits>, e.g. 00000001-0000-4000-8000-000000000007, SIM001000007,
-        sim-macos14-0007. The host table printed at start shows each host's fault.
+        sim-macos14-0007. A Mac's MDM UDID is its UUID. The host table printed at start shows each host's
+        fault and MDM behaviour. A Mac starts with the two profiles of the real `profiles -C` output in
+        test/payloads/osquery-extension and reports them, and what MDM installed, in
+        fleet_detail_query_mdm_config_profiles_darwin and in ProfileList answers.
         Prints a status line every 10 s, and totals on Ctrl-C or at the end of --duration.
         """;
 }
