@@ -162,7 +162,7 @@ internal sealed partial class HostGrain(
             return new RefetchRequestResult(RefetchOutcome.UnknownHost, null);
         }
 
-        var step = await StepAsync(new RefetchEvent.Requested(MdmReady ? NewCommandUuid() : null));
+        var step = await StepAsync(new RefetchEvent.Requested(MdmReady ? NewCommandUuid() : null, OsqueryEnrolled: State.NodeSecretHash is not null));
         var outcome = step.Changed ? RefetchOutcome.Started : RefetchOutcome.AlreadyInFlight;
 
         return new RefetchRequestResult(outcome, State.Refetch!.ToView(HostId));

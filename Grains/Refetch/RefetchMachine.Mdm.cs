@@ -10,7 +10,7 @@ public static partial class RefetchMachine
     private const MdmEffects QueueAndPush = MdmEffects.QueueDeviceInformation | MdmEffects.Push;
 
     private static RefetchStep StartWithMdm(
-        RefetchStatus from, RefetchRecord osqueryOnly, string commandUuid, RefetchPolicy policy, DateTimeOffset now)
+        RefetchStatus from, RefetchRecord osqueryOnly, string commandUuid, bool osqueryEnrolled, RefetchPolicy policy, DateTimeOffset now)
     {
         var mdm = new RefetchPart
         {
@@ -20,7 +20,8 @@ public static partial class RefetchMachine
             MaxAttempts = policy.MdmMaxAttempts,
             CommandUuid = commandUuid,
         };
-        var osquery = policy.Channels == RefetchChannels.OsqueryAndMdm ? osqueryOnly.OsqueryPart : null;
+        // A Mac enrolled over MDM alone has no osquery agent to answer: its acknowledgement is the whole refetch.
+        var osquery = policy.Channels == RefetchChannels.OsqueryAndMdm && osqueryEnrolled ? osqueryOnly.OsqueryPart : null;
         var next = Combine(osqueryOnly, osquery, mdm, now, latestReason: null);
 
         return Move(from, next, now, DeadlineAction.Arm) with

@@ -10,7 +10,7 @@ public abstract record RefetchEvent
     /// An operator asked for fresh vitals. <paramref name="MdmCommandUuid"/> is set when the host is enrolled
     /// in MDM: the UUID for the epoch's <c>DeviceInformation</c>, should the policy need MDM.
     /// </summary>
-    public sealed record Requested(string? MdmCommandUuid = null) : RefetchEvent;
+    public sealed record Requested(string? MdmCommandUuid = null, bool OsqueryEnrolled = true) : RefetchEvent;
 
     /// <summary>The agent's <c>distributed/read</c> took the detail queries.</summary>
     public sealed record QueriesHandedOut : RefetchEvent;
@@ -152,7 +152,7 @@ public static partial class RefetchMachine
         }
 
         return requested.MdmCommandUuid is { } uuid
-            ? StartWithMdm(from, next, uuid, policy, now)
+            ? StartWithMdm(from, next, uuid, requested.OsqueryEnrolled, policy, now)
             : Move(from, NotEnrolled(next, policy, now), now, DeadlineAction.Disarm);
     }
 

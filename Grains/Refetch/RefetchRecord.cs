@@ -58,8 +58,9 @@ public sealed record RefetchRecord
         {
             Osquery = OsqueryPart?.ToView(),
             Mdm = Mdm?.ToView(),
-            Note = Mdm is null && RefetchPolicy.ChannelsFor(Policy) == RefetchChannels.OsqueryAndMdm
-                ? "osquery only: the host is not enrolled in MDM"
+            Note = RefetchPolicy.ChannelsFor(Policy) != RefetchChannels.OsqueryAndMdm ? null
+                : Mdm is null ? "osquery only: the host is not enrolled in MDM"
+                : Osquery is null ? "MDM only: the host has no osquery agent enrolled"
                 : null,
         };
 }

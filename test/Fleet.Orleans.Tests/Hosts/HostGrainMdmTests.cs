@@ -76,8 +76,8 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
         Assert.Equal(new MdmCommand(requested.Mdm.CommandUuid!, MdmCommandKind.DeviceInformation), handedOut);
         Assert.Equal(MdmCommandKind.ProfileList, afterAck.Next!.Kind);
         Assert.Null(afterAck.Problem);
-        Assert.True(waitingForOsquery.Refetch!.Status == RefetchStatus.Pending,
-            $"host {device.Udid}: MDM acknowledged, osquery still owed, expected pending, was {waitingForOsquery.Refetch.Status}");
+        Assert.True(waitingForOsquery.Refetch!.Status == RefetchStatus.Verifying,
+            $"host {device.Udid}: MDM acknowledged, osquery still owed, expected verifying, was {waitingForOsquery.Refetch.Status}");
         Assert.Equal(RefetchStatus.Verified, waitingForOsquery.Refetch.Mdm!.Status);
         Assert.Equal(RefetchStatus.Verified, done.Refetch!.Status);
         Assert.Equal("23B92", done.Details.OsBuild);

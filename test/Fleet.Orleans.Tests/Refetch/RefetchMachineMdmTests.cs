@@ -47,6 +47,22 @@ public sealed class RefetchMachineMdmTests
     private void AdvanceTo(DateTimeOffset? at) => _clock.Advance(at!.Value - _clock.GetUtcNow());
 
     [Fact]
+    public void Request_OnMacEnrolledOverMdmAlone_NeedsOnlyTheAcknowledgement()
+    {
+        var requested = Apply(null, new RefetchEvent.Requested(FirstCommand, OsqueryEnrolled: false));
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        var acked = Apply(requested.Refetch!, new RefetchEvent.MdmAnswered(1, null, SecondCommand));
+
+        Assert.Null(requested.Refetch!.Osquery);
+        Assert.Equal(RefetchStatus.Pending, requested.Refetch.Mdm!.Status);
+        Assert.Equal(s_start + TimeSpan.FromMinutes(5), requested.Refetch.Deadline);
+        Assert.Equal("MDM only: the host has no osquery agent enrolled", requested.Refetch.ToView("H").Note);
+        Assert.Equal(RefetchStatus.Verified, acked.Refetch!.Status);
+        Assert.Equal(s_start + TimeSpan.FromSeconds(3), acked.Refetch.CompletedAt);
+        Assert.Equal(new Transition(_clock.GetUtcNow(), 1, RefetchStatus.Pending, RefetchStatus.Verified, null), acked.Transition);
+    }
+
+    [Fact]
     public void Request_OnMdmEnrolledMac_StartsBothPartsQueuesCommandsAndPushes()
     {
         var step = Apply(null, new RefetchEvent.Requested(FirstCommand));
@@ -157,7 +173,7 @@ public sealed class RefetchMachineMdmTests
         _clock.Advance(TimeSpan.FromSeconds(5));
         var verified = OsqueryAnswered(acked.Refetch!);
 
-        Assert.Equal(RefetchStatus.Pending, acked.Refetch!.Status);
+        Assert.Equal(RefetchStatus.Verifying, acked.Refetch!.Status);
         Assert.Equal(RefetchStatus.Verified, acked.Refetch.Mdm!.Status);
         Assert.Equal(s_start + TimeSpan.FromSeconds(5), acked.Refetch.Mdm.CompletedAt);
         Assert.Equal(s_start + TimeSpan.FromMinutes(2), acked.Refetch.Deadline);
@@ -177,11 +193,11 @@ public sealed class RefetchMachineMdmTests
         var step = Apply(osqueryDone.Refetch!, new RefetchEvent.MdmAnswered(1, null, SecondCommand));
 
         Assert.Equal(RefetchStatus.Verifying, handedOut.Status);
-        Assert.Equal(RefetchStatus.Pending, osqueryDone.Refetch!.Status);
+        Assert.Equal(RefetchStatus.Verifying, osqueryDone.Refetch!.Status);
         Assert.Equal(RefetchStatus.Verified, osqueryDone.Refetch.Osquery!.Status);
         Assert.Equal(s_start + TimeSpan.FromMinutes(5), osqueryDone.Refetch.Deadline);
         Assert.Equal(RefetchStatus.Verified, step.Refetch!.Status);
-        Assert.Equal(new Transition(s_start, 1, RefetchStatus.Pending, RefetchStatus.Verified, null), step.Transition);
+        Assert.Equal(new Transition(s_start, 1, RefetchStatus.Verifying, RefetchStatus.Verified, null), step.Transition);
         Assert.Equal(DeadlineAction.Disarm, step.Deadline);
     }
 
@@ -265,7 +281,10 @@ public sealed class RefetchMachineMdmTests
             "The device did not acknowledge DeviceInformation within 00:05:00 (attempt 1 of 3); answered NotNow 2 times; " +
             "last push at 2026-12-01T09:00:00Z.",
             mdm.Reason.Message);
-        Assert.Equal(RefetchStatus.Pending, step.Transition!.To);
+
+        // osquery already answered: the retried MDM part waits again, the refetch stays under way.
+        Assert.Equal(RefetchStatus.Pending, mdm.Status);
+        Assert.Equal(RefetchStatus.Verifying, step.Transition!.To);
     }
 
     [Fact]
@@ -370,9 +389,9 @@ public sealed class RefetchMachineMdmTests
     [InlineData(false, false, false, RefetchStatus.Pending)]
     [InlineData(true, false, false, RefetchStatus.Verifying)]
     [InlineData(false, false, true, RefetchStatus.Verifying)]
-    [InlineData(true, true, false, RefetchStatus.Pending)]
+    [InlineData(true, true, false, RefetchStatus.Verifying)]
     [InlineData(true, true, true, RefetchStatus.Verifying)]
-    public void Status_IsVerifyingWhenAnyPartIsElsePending(bool queriesHandedOut, bool resultsReceived, bool commandHandedOut, RefetchStatus expected)
+    public void Status_IsVerifyingWhenAnyPartIsVerifyingOrMet_ElsePending(bool queriesHandedOut, bool resultsReceived, bool commandHandedOut, RefetchStatus expected)
     {
         var refetch = Requested();
         var osqueryDeadline = refetch.Deadline;
