@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Fleet.Contracts;
 using Microsoft.Extensions.Logging;
@@ -46,7 +48,7 @@ internal sealed partial class LoopbackPushSender(
             using var response = await httpClientFactory.CreateClient(HttpClientName).SendAsync(request, linked.Token);
             if (response.StatusCode == HttpStatusCode.OK)
             {
-                LogSent(logger, target.Token);
+                LogSent(logger, Fingerprint(target.Token));
 
                 return PushResult.Sent;
             }
@@ -126,14 +128,18 @@ internal sealed partial class LoopbackPushSender(
 
     private PushResult Fail(MdmPushTarget target, PushFailureKind kind, string message)
     {
-        LogFailed(logger, target.Token, kind, message);
+        LogFailed(logger, Fingerprint(target.Token), kind, message);
 
         return PushResult.Failed(kind, message);
     }
 
-    [LoggerMessage(EventId = 950, Level = LogLevel.Debug, Message = "Push to device token {Token} sent")]
-    private static partial void LogSent(ILogger logger, string token);
+    // A push token lets anyone holding the push certificate wake the device: logs carry a fingerprint only.
+    private static string Fingerprint(string token) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)))[..12];
 
-    [LoggerMessage(EventId = 951, Level = LogLevel.Warning, Message = "Push to device token {Token} failed ({Kind}): {Reason}")]
-    private static partial void LogFailed(ILogger logger, string token, PushFailureKind kind, string reason);
+    [LoggerMessage(EventId = 950, Level = LogLevel.Debug, Message = "Push to device token sha256:{TokenFingerprint} sent")]
+    private static partial void LogSent(ILogger logger, string tokenFingerprint);
+
+    [LoggerMessage(EventId = 951, Level = LogLevel.Warning, Message = "Push to device token sha256:{TokenFingerprint} failed ({Kind}): {Reason}")]
+    private static partial void LogFailed(ILogger logger, string tokenFingerprint, PushFailureKind kind, string reason);
 }
