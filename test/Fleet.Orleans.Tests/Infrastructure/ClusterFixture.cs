@@ -3,9 +3,17 @@ using Orleans.TestingHost;
 namespace Fleet.Tests.Infrastructure;
 
 /// <summary>One cluster and one Api for the whole test assembly; tests isolate themselves by using fresh host ids.</summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
-    public TestCluster Cluster { get; } = FleetTestCluster.Create();
+    public ClusterFixture()
+        : this(null)
+    {
+    }
+
+    /// <summary>A cluster of its own with <paramref name="overrides"/> on top of <see cref="FleetTestCluster.DefaultSettings"/>.</summary>
+    protected ClusterFixture(IDictionary<string, string?>? overrides) => Cluster = FleetTestCluster.Create(overrides);
+
+    public TestCluster Cluster { get; }
 
     public ApiFactory Api { get; private set; } = null!;
 
@@ -26,5 +34,6 @@ public sealed class ClusterFixture : IAsyncLifetime
         await Api.DisposeAsync();
         await Cluster.StopAllSilosAsync();
         await Cluster.DisposeAsync();
+        GC.SuppressFinalize(this);
     }
 }

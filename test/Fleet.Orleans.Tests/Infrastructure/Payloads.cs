@@ -39,6 +39,7 @@ public sealed record TestHostIdentity(string Uuid, string Serial)
 public sealed record AgentProfile(string Name, string EnrollFile, string WriteFile)
 {
     public static readonly AgentProfile MacOs14 = new("macos14", "macos_14.1.2.enroll.json", "macos_14.1.2.distributed_write.json");
+    public static readonly AgentProfile MacOs15 = new("macos15", "macos_15.1.enroll.json", "macos_15.1.distributed_write.json");
     public static readonly AgentProfile MacOs13 = new("macos13", "macos_13.6.2.enroll.json", "macos_13.6.2.distributed_write.json");
     public static readonly AgentProfile Ubuntu = new("ubuntu", "ubuntu_22.04.enroll.json", "ubuntu_22.04.distributed_write.json");
 }

@@ -40,8 +40,12 @@ public sealed class TestAgent(HttpClient http, AgentProfile profile, TestHostIde
         return [.. body!["queries"]!.AsObject().Select(q => q.Key)];
     }
 
-    /// <summary>Answers <paramref name="queryNames"/> with the payload's rows, optionally failing one query.</summary>
-    public async Task<HttpStatusCode> WriteAsync(IEnumerable<string> queryNames, string? failQuery = null, string? failMessage = null)
+    /// <summary>
+    /// Answers <paramref name="queryNames"/> with the payload's rows, or those in <paramref name="replacedRows"/> for
+    /// the queries it names, optionally failing one query.
+    /// </summary>
+    public async Task<HttpStatusCode> WriteAsync(
+        IEnumerable<string> queryNames, string? failQuery = null, string? failMessage = null, JsonObject? replacedRows = null)
     {
         var rows = Payloads.WriteQueries(profile.WriteFile, Identity);
         var queries = new JsonObject();
@@ -49,7 +53,7 @@ public sealed class TestAgent(HttpClient http, AgentProfile profile, TestHostIde
         var messages = new JsonObject();
         foreach (var name in queryNames)
         {
-            queries[name] = rows[name]?.DeepClone() ?? new JsonArray();
+            queries[name] = (replacedRows?[name] ?? rows[name])?.DeepClone() ?? new JsonArray();
             statuses[name] = name == failQuery ? 1 : 0;
             if (name == failQuery)
             {
