@@ -43,12 +43,15 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddOptions<PushOptions>()
             .Bind(configuration.GetSection(PushOptions.SectionName))
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<PushOptions>, PushOptionsValidator>();
+        services.AddSingleton<IValidateOptions<PushOptions>>(new PushOptionsValidator(configuration));
 
         // The sender's own deadline (PushOptions.Timeout) bounds each push, so the client has none. The gateway
-        // is named in configuration; an HTTP proxy from the environment must not see device tokens.
+        // is named in configuration; an HTTP proxy from the environment must not see device tokens, and neither
+        // must the logs: the request URL carries the token, so the client's own request logging is off (the
+        // sender logs a fingerprint).
         services.AddHttpClient(LoopbackPushSender.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false });
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false })
+            .RemoveAllLoggers();
         services.TryAddSingleton<IPushSender, LoopbackPushSender>();
     }
 }

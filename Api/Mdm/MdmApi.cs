@@ -231,7 +231,8 @@ public static partial class MdmApi
     {
         LogCheckInRefused(logger, udid ?? "(unknown)", why);
 
-        return TypedResults.Problem($"The check-in was refused: {why}.", statusCode: StatusCodes.Status400BadRequest, title: "Invalid check-in");
+        return TypedResults.Problem(
+            $"The check-in was refused: {why.TrimEnd('.')}.", statusCode: StatusCodes.Status400BadRequest, title: "Invalid check-in");
     }
 
     private static Ok UnusableReport(ILogger logger, string? udid, string why)

@@ -65,7 +65,7 @@ internal sealed partial class HostGrain
         // A new enrollment starts a new push channel: the TokenUpdate that follows brings its target.
         State.Mdm = new MdmEnrollment { EnrolledAt = now, LastSeenAt = now, Session = State.Mdm?.Session ?? 0 };
         Queue.Clear();
-        OnMdmReenrolled(now);
+        OnMdmReenrolled(reEnrolled, now);
         Advance(new RefetchEvent.MdmReenrolled(NewCommandUuid()));
         await PersistAsync();
 
@@ -204,8 +204,12 @@ internal sealed partial class HostGrain
                 }
 
                 break;
+            case MdmCommandKind.ProfileList when acknowledged && report.ProfileList is { } installed:
+                OnInstalledProfiles(installed, "mdm", now);
+                break;
             case MdmCommandKind.ProfileList when acknowledged:
-                OnInstalledProfiles(report.ProfileList ?? [], "mdm", now);
+                // Without the list nothing can be said about what is installed; absence must not be read into it.
+                LogProfileListWithoutList(HostId, command.CommandUuid);
                 break;
             case MdmCommandKind.InstallProfile or MdmCommandKind.RemoveProfile:
                 OnProfileCommandResult(command, report.Status, report.ErrorChain, now);
@@ -441,4 +445,8 @@ internal sealed partial class HostGrain
 
     [LoggerMessage(EventId = 128, Level = LogLevel.Warning, Message = "Host {HostId}: push failed ({Kind}): {Message}")]
     private partial void LogPushFailed(string hostId, string kind, string message);
+
+    [LoggerMessage(EventId = 129, Level = LogLevel.Warning,
+        Message = "Host {HostId}: ProfileList {CommandUuid} acknowledged without a ProfileList; nothing inferred about installed profiles")]
+    private partial void LogProfileListWithoutList(string hostId, string commandUuid);
 }

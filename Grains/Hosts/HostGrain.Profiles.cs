@@ -82,7 +82,7 @@ internal sealed partial class HostGrain
         : null;
 
     /// <summary>Authenticate cleared the queue: profiles not yet confirmed are queued again.</summary>
-    private bool OnMdmReenrolled(DateTimeOffset now) => StepProfiles(new ProfileEvent.Reenrolled(), now);
+    private bool OnMdmReenrolled(bool wasEnrolled, DateTimeOffset now) => StepProfiles(new ProfileEvent.Reenrolled(wasEnrolled), now);
 
     /// <summary>The device checked out of MDM: outstanding profile work fails with that reason.</summary>
     private bool OnMdmCheckedOut(DateTimeOffset now) => StepProfiles(new ProfileEvent.CheckedOut(), now);
@@ -163,7 +163,8 @@ internal sealed partial class HostGrain
             records[index] = records[index] with { CommandUuid = uuid };
         }
 
-        if (step.QueueProfileList)
+        // One ProfileList not yet handed out answers for every verifying profile.
+        if (step.QueueProfileList && !State.Commands.Any(c => c is { Kind: MdmCommandKind.ProfileList, SentAt: null }))
         {
             EnqueueCommand(MdmCommandKind.ProfileList);
         }

@@ -82,12 +82,14 @@ public sealed class CommandQueue(List<QueuedCommand> commands, List<string> comp
     /// </summary>
     public QueuedCommand? Next(long session, DateTimeOffset now)
     {
+        // Commands never handed out go first, then those handed out in an earlier session and never answered
+        // (a lost acknowledgement): one command the device keeps dropping must not hold up all that follow it.
         var index = -1;
         for (var i = 0; i < commands.Count; i++)
         {
             var candidate = commands[i];
             var offerable = candidate.NotNowInSession != session && candidate.SentInSession != session;
-            if (offerable && (index < 0 || candidate.QueuedAt < commands[index].QueuedAt))
+            if (offerable && (index < 0 || OfferedBefore(candidate, commands[index])))
             {
                 index = i;
             }
@@ -103,4 +105,9 @@ public sealed class CommandQueue(List<QueuedCommand> commands, List<string> comp
 
         return sent;
     }
+
+    private static bool OfferedBefore(QueuedCommand candidate, QueuedCommand best) =>
+        (candidate.SentAt is null) != (best.SentAt is null)
+            ? candidate.SentAt is null
+            : candidate.QueuedAt < best.QueuedAt;
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Grains.Mdm;
@@ -24,8 +25,14 @@ public sealed class PushOptions
 }
 
 /// <summary>Refuses to start with push settings that could never deliver or never back off, naming the key.</summary>
-internal sealed class PushOptionsValidator : IValidateOptions<PushOptions>
+internal sealed class PushOptionsValidator(IConfiguration configuration) : IValidateOptions<PushOptions>
 {
+    private static readonly string[] s_keys =
+    [
+        nameof(PushOptions.GatewayUrl), nameof(PushOptions.Timeout), nameof(PushOptions.CertificateNotAfter),
+        nameof(PushOptions.RepushBackoff), nameof(PushOptions.MaxRepushBackoff),
+    ];
+
     // A push that has not been answered in a minute will not be; longer only holds the host's turn.
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
 
@@ -33,6 +40,16 @@ internal sealed class PushOptionsValidator : IValidateOptions<PushOptions>
     {
         var errors = new List<string>();
         var section = PushOptions.SectionName;
+
+        // A misspelt key binds nothing and would leave a default in force without a word.
+        foreach (var setting in configuration.GetSection(section).GetChildren())
+        {
+            if (!s_keys.Contains(setting.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                errors.Add($"{section}:{setting.Key} is not a setting; use {string.Join(", ", s_keys)}.");
+            }
+        }
+
         if (options.GatewayUrl is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
         {
             errors.Add($"{section}:GatewayUrl must be an absolute http or https address (was '{options.GatewayUrl}').");

@@ -70,18 +70,33 @@ public static class DetailIngest
         return profiles;
     }
 
+    /// <summary>
+    /// The row's install date. None given: null (the profile counts as installed). One given but unreadable:
+    /// <see cref="DateTimeOffset.MinValue"/>, older than any upload, so it never confirms a version it cannot date.
+    /// </summary>
     private static DateTimeOffset? InstallDate(string? value)
     {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
         if (DateTimeOffset.TryParseExact(
             value, "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
         {
             return date.ToUniversalTime();
         }
 
+        if (DateTime.TryParseExact(
+            value, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var utc))
+        {
+            return new DateTimeOffset(utc, TimeSpan.Zero);
+        }
+
         return long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
             && seconds is > 0 and < 253402300800
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : null;
+            : DateTimeOffset.MinValue;
     }
 
     private static HostDetails Apply(HostDetails d, string table, IReadOnlyList<IReadOnlyDictionary<string, string>> rows)

@@ -25,7 +25,7 @@ public abstract record ProfileEvent
     public sealed record DeadlinesDue(string? PushState) : ProfileEvent;
 
     /// <summary>The device enrolled in MDM again, which cleared its command queue.</summary>
-    public sealed record Reenrolled : ProfileEvent;
+    public sealed record Reenrolled(bool WasEnrolled = false) : ProfileEvent;
 
     /// <summary>The device removed its MDM enrollment (and with it every profile MDM installed).</summary>
     public sealed record CheckedOut : ProfileEvent;

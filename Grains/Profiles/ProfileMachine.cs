@@ -32,8 +32,8 @@ public static class ProfileMachine
             case ProfileEvent.DeadlinesDue due:
                 run.Map(r => run.Due(r, due.PushState));
                 break;
-            case ProfileEvent.Reenrolled:
-                run.Map(run.Requeue);
+            case ProfileEvent.Reenrolled reenrolled:
+                run.Map(r => run.Requeue(r, reenrolled.WasEnrolled));
                 break;
             case ProfileEvent.CheckedOut:
                 run.Map(run.CheckedOut);
@@ -174,14 +174,20 @@ public static class ProfileMachine
             };
         }
 
-        public ProfileRecord? Requeue(ProfileRecord r)
+        public ProfileRecord? Requeue(ProfileRecord r, bool wasEnrolled)
         {
-            if (r is { Operation: ProfileOperation.Install, Status: ProfileStatus.Verified })
+            // A device that enrolls again lost its earlier MDM enrollment, and with it every profile that
+            // enrollment installed: verified ones are sent again too. A first enrollment keeps what osquery saw.
+            if (r is { Operation: ProfileOperation.Install, Status: ProfileStatus.Verified } && !wasEnrolled)
             {
                 return r;
             }
 
-            return Move(r, Resend(r, r.Operation, $"the device re-enrolled in MDM, which cleared its commands; {Command(r)} queued again"));
+            var why = wasEnrolled
+                ? "the device enrolled in MDM again, which removes the profiles and commands of its earlier enrollment"
+                : "the device enrolled in MDM";
+
+            return Move(r, Resend(r, r.Operation, $"{why}; {Command(r)} queued again"));
         }
 
         public ProfileRecord? CheckedOut(ProfileRecord r)
@@ -192,7 +198,7 @@ public static class ProfileMachine
             }
 
             return r.Status is ProfileStatus.Pending or ProfileStatus.Verifying
-                ? Fail(r, "the device checked out of MDM before the profile was confirmed", dropCommand: true)
+                ? Fail(r, "the device checked out of MDM before the profile was confirmed")
                 : r;
         }
 
@@ -303,7 +309,9 @@ public static class ProfileMachine
 
             if (r.MissingSince is not { } since)
             {
-                var what = seen is null ? "missing" : "installed before this version was declared";
+                var what = seen is null ? "missing"
+                    : seen.InstallDate == DateTimeOffset.MinValue ? "with an install date that cannot be read"
+                    : "installed before this version was declared";
                 return current with { MissingSince = now, Detail = $"reported {what} by {source} at {Instant(now)}", UpdatedAt = now };
             }
 
@@ -378,20 +386,18 @@ public static class ProfileMachine
                 Detail = $"{why}; {Command(r)} queued again (attempt {r.Attempt + 1} of {options.MaxAttempts})",
             }));
 
-        private ProfileRecord Fail(ProfileRecord r, string detail, bool dropCommand = false)
+        private ProfileRecord Fail(ProfileRecord r, string detail)
         {
-            if (dropCommand)
-            {
-                DropCommandOf(r);
-            }
+            // Failed is terminal until something changes: its command leaves the queue, so it is neither pushed
+            // again nor in the way of later commands. osquery or a ProfileList can still show it installed.
+            DropCommandOf(r);
 
-            // A queued command that is not dropped stays: should the device answer it after all, the profile moves on.
             return Move(r, r with
             {
                 Status = ProfileStatus.Failed,
                 Deadline = null,
                 PendingSince = null,
-                CommandUuid = dropCommand ? null : r.CommandUuid,
+                CommandUuid = null,
                 Detail = detail,
             });
         }

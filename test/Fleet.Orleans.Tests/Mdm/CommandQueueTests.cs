@@ -58,6 +58,23 @@ public sealed class CommandQueueTests
     }
 
     [Fact]
+    public void Next_OffersCommandsNeverHandedOutBeforeOneLeftUnanswered()
+    {
+        Add("A", MdmCommandKind.InstallProfile, 1);
+        Add("B", MdmCommandKind.DeviceInformation, 2);
+        var first = Queue.Next(1, s_start);
+
+        // The device took A and never answered (a lost acknowledgement); the next session starts.
+        var second = Queue.Next(2, s_start);
+        var third = Queue.Next(2, s_start);
+
+        Assert.Equal("A", first!.CommandUuid);
+        Assert.Equal("B", second!.CommandUuid);
+        Assert.Equal("A", third!.CommandUuid);
+        Assert.Null(Queue.Next(2, s_start));
+    }
+
+    [Fact]
     public void NotNow_IsNeverOfferedBackToBackEvenAsTheOnlyCommand()
     {
         Add("A", MdmCommandKind.DeviceInformation, 1);

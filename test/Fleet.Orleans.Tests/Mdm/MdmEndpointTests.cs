@@ -178,7 +178,7 @@ public sealed class MdmEndpointTests(MdmApiFixture fixture) : IClassFixture<MdmA
         using var response = await PutAsync(http, "/mdm/checkin", body, CheckIn);
 
         var problem = await ExpectProblemAsync(response, HttpStatusCode.BadRequest, "Invalid check-in", $"TokenUpdate without Token from {udid}");
-        Assert.Equal("The check-in was refused: A TokenUpdate needs Token (data), PushMagic and Topic (strings)..", Text(problem, "detail"));
+        Assert.Equal("The check-in was refused: A TokenUpdate needs Token (data), PushMagic and Topic (strings).", Text(problem, "detail"));
         ExpectWarning(udid, "A TokenUpdate needs Token");
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("MAGIC-SECRET", StringComparison.Ordinal));
     }

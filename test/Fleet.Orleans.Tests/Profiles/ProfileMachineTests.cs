@@ -490,6 +490,11 @@ public sealed class ProfileMachineTests
             "the last push failed: the push certificate expired",
             failed[0].Detail);
         Assert.Null(ProfileMachine.NextDeadline(failed, s_options));
+
+        // Failed is terminal: its command leaves the queue, so it is neither pushed again nor in the way.
+        Assert.Null(failed[0].CommandUuid);
+        Assert.Equal([command], _dropped);
+        Assert.Empty(_queue);
     }
 
     [Fact]
@@ -595,6 +600,26 @@ public sealed class ProfileMachineTests
         var firewall = step.Records.Single(r => r.Identifier == s_firewall.Identifier);
         Assert.Equal((ProfileStatus.Pending, 1, Now + s_options.PendingTimeout), (firewall.Status, firewall.Attempt, firewall.Deadline));
         Assert.Same(both.Single(r => r.Identifier == s_passcode.Identifier), step.Records.Single(r => r.Identifier == s_passcode.Identifier));
+    }
+
+    [Fact]
+    public void Reenrolled_AfterAnEarlierEnrollment_SendsVerifiedProfilesAgainToo()
+    {
+        var both = Run(Run([], Declare(s_firewall, s_passcode)), Report(Seen(s_passcode, Now)));
+        _queue.Clear();
+        _clock.Advance(TimeSpan.FromMinutes(30));
+
+        var step = Apply(both, new ProfileEvent.Reenrolled(WasEnrolled: true));
+
+        Assert.Equal(
+            [
+                new ProfileCommandRequest(MdmCommandKind.InstallProfile, "com.example.firewall", "Firewall", "sha-1"),
+                new ProfileCommandRequest(MdmCommandKind.InstallProfile, "com.example.passcode", "Passcode", "sha-9"),
+            ],
+            step.Enqueue.OrderBy(r => r.Identifier).ToArray());
+        var passcode = step.Records.Single(r => r.Identifier == s_passcode.Identifier);
+        Assert.Equal((ProfileStatus.Pending, 1, Now + s_options.PendingTimeout), (passcode.Status, passcode.Attempt, passcode.Deadline));
+        Assert.StartsWith("the device enrolled in MDM again, which removes the profiles and commands of its earlier enrollment", passcode.Detail);
     }
 
     [Fact]

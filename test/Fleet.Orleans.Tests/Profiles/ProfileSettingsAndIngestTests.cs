@@ -42,13 +42,14 @@ public sealed class ProfileSettingsAndIngestTests
     }
 
     [Fact]
-    public void InstalledProfiles_ReadsOsqueryDatesUnixTimesAndMissingDates()
+    public void InstalledProfiles_ReadsOsqueryDatesUnixTimesAndMissingDates_AndAnUnreadableDateNeverConfirms()
     {
         var results = Results(0,
             Row("com.company.mdm.com.apple.security.firewall", "Firewall", "2023-03-31 01:14:38 +0000"),
             Row("com.company.profiles.PasswordPolicy", "Password Policy", "1680225276"),
             Row("com.example.undated", "Undated", ""),
             Row("com.example.garbled", "Garbled", "yesterday"),
+            Row("com.example.local", "No offset", "2026-12-01 00:00:00"),
             Row("", "No identifier", "2023-03-31 01:14:38 +0000"));
 
         var profiles = DetailIngest.InstalledProfiles(results);
@@ -58,7 +59,8 @@ public sealed class ProfileSettingsAndIngestTests
                 new InstalledProfile("com.company.mdm.com.apple.security.firewall", "Firewall", new DateTimeOffset(2023, 3, 31, 1, 14, 38, TimeSpan.Zero)),
                 new InstalledProfile("com.company.profiles.PasswordPolicy", "Password Policy", new DateTimeOffset(2023, 3, 31, 1, 14, 36, TimeSpan.Zero)),
                 new InstalledProfile("com.example.undated", "Undated", null),
-                new InstalledProfile("com.example.garbled", "Garbled", null),
+                new InstalledProfile("com.example.garbled", "Garbled", DateTimeOffset.MinValue),
+                new InstalledProfile("com.example.local", "No offset", new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero)),
             ],
             profiles);
     }

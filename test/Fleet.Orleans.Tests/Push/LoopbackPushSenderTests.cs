@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Sockets;
 using Fleet.Contracts;
@@ -42,6 +43,23 @@ public sealed class LoopbackPushSenderTests : IDisposable
             new ReceivedPush("POST", "/3/device/" + s_target.Token, s_target.Topic, "mdm",
                 """{"mdm":"888CEB39-BFFA-40F6-89FA-B60752EB63C2"}"""),
             push);
+    }
+
+    [Fact]
+    public async Task Send_SuccessfulOrRefused_NeverLogsTheDeviceToken()
+    {
+        await using var gateway = await PushGatewayStub.StartAsync();
+        var logs = new Fleet.Tests.Mdm.CapturedLogs();
+        var sender = CreateSender(gateway.Url, logs: logs);
+
+        await sender.SendAsync(s_target, TestContext.Current.CancellationToken);
+        gateway.Status = HttpStatusCode.Gone;
+        gateway.Reason = "Unregistered";
+        await sender.SendAsync(s_target, TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, gateway.Received.Count);
+        Assert.Contains(logs.Lines, l => l.Level == LogLevel.Warning && l.Message.Contains("410 Unregistered", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Message.Contains(s_target.Token, StringComparison.OrdinalIgnoreCase));
     }
 
     [Theory]
@@ -147,6 +165,8 @@ public sealed class LoopbackPushSenderTests : IDisposable
     [InlineData("Timeout", "00:05:00", "Fleet:Mdm:Push:Timeout must be at most 00:01:00 (was 00:05:00).")]
     [InlineData("RepushBackoff", "-00:00:01", "Fleet:Mdm:Push:RepushBackoff must be positive (was -00:00:01).")]
     [InlineData("MaxRepushBackoff", "00:00:30", "Fleet:Mdm:Push:MaxRepushBackoff (00:00:30) must be at least RepushBackoff (00:01:00).")]
+    [InlineData("RepushBackof", "00:00:05",
+        "Fleet:Mdm:Push:RepushBackof is not a setting; use GatewayUrl, Timeout, CertificateNotAfter, RepushBackoff, MaxRepushBackoff.")]
     public void Options_WithABadValue_FailAtStartNamingTheKey(string key, string value, string expected)
     {
         using var services = Services(new() { ["Fleet:Mdm:Push:" + key] = value });
@@ -178,9 +198,10 @@ public sealed class LoopbackPushSenderTests : IDisposable
         Assert.IsType<LoopbackPushSender>(services.GetRequiredService<IPushSender>());
     }
 
-    private IPushSender CreateSender(Uri gateway, string timeout = "00:00:05", string? certificateNotAfter = null)
+    private IPushSender CreateSender(
+        Uri gateway, string timeout = "00:00:05", string? certificateNotAfter = null, ILoggerProvider? logs = null)
     {
-        var services = Services(new()
+        var services = Services(logs, new()
         {
             ["Fleet:Mdm:Push:GatewayUrl"] = gateway.AbsoluteUri,
             ["Fleet:Mdm:Push:Timeout"] = timeout,
@@ -191,10 +212,21 @@ public sealed class LoopbackPushSenderTests : IDisposable
         return services.GetRequiredService<IPushSender>();
     }
 
-    private ServiceProvider Services(Dictionary<string, string?> settings)
+    private ServiceProvider Services(Dictionary<string, string?> settings) => Services(null, settings);
+
+    private ServiceProvider Services(ILoggerProvider? logs, Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection().AddLogging().AddSingleton<TimeProvider>(_clock);
+        var services = new ServiceCollection()
+            .AddLogging(logging =>
+            {
+                logging.SetMinimumLevel(LogLevel.Trace);
+                if (logs is not null)
+                {
+                    logging.AddProvider(logs);
+                }
+            })
+            .AddSingleton<TimeProvider>(_clock);
         services.AddFleetGrains(configuration);
 
         return services.BuildServiceProvider();
