@@ -63,7 +63,9 @@ public sealed record HostProfileView(
 
 /// <summary>
 /// The operator's view of a host's MDM enrollment and command channel. <see cref="PushFailure"/> says why the
-/// last push failed (code <c>push_failed</c>); it is null after a push succeeds.
+/// last push failed (code <c>push_failed</c>); it is null after a push succeeds. <see cref="PushFailureKind"/>
+/// tells the failures apart for scripts: <c>certificate_expired</c>, <c>unreachable</c>,
+/// <c>invalid_device_token</c> or <c>rejected</c>.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.mdm-view")]
 public sealed record MdmView(
@@ -75,7 +77,8 @@ public sealed record MdmView(
     [property: Id(5)] int QueuedCommands,
     [property: Id(6)] DateTimeOffset? LastPushAt,
     [property: Id(7)] DateTimeOffset? NextPushAt,
-    [property: Id(8)] Reason? PushFailure);
+    [property: Id(8)] Reason? PushFailure,
+    [property: Id(9)] string? PushFailureKind = null);
 
 /// <summary>Counts of hosts by OS-settings status: <c>{verified, verifying, pending, failed}</c>.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.profile-summary")]

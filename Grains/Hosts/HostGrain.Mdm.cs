@@ -88,7 +88,7 @@ internal sealed partial class HostGrain
 
         var changed = target != mdm.PushTarget || mdm.TokenRejected;
         State.Mdm = changed
-            ? mdm with { PushTarget = target, PushFailure = null, TokenRejected = false, PushAttempt = 0, NextPushAt = null, LastSeenAt = now }
+            ? mdm with { PushTarget = target, PushFailure = null, PushFailureKind = null, TokenRejected = false, PushAttempt = 0, NextPushAt = null, LastSeenAt = now }
             : mdm with { LastSeenAt = now };
         State.LastSeenAt = now;
         LogTokenUpdate(HostId, changed);
@@ -317,7 +317,7 @@ internal sealed partial class HostGrain
         {
             metrics.PushSent();
             LogPushSent(HostId, attempt, nextPushAt);
-            State.Mdm = mdm with { LastPushAt = now, PushAttempt = attempt, NextPushAt = nextPushAt, PushFailure = null };
+            State.Mdm = mdm with { LastPushAt = now, PushAttempt = attempt, NextPushAt = nextPushAt, PushFailure = null, PushFailureKind = null };
         }
         else
         {
@@ -331,6 +331,7 @@ internal sealed partial class HostGrain
                 PushAttempt = attempt,
                 NextPushAt = rejected ? null : nextPushAt,
                 PushFailure = reason,
+                PushFailureKind = Words.Of(kind),
                 TokenRejected = rejected,
             };
         }
@@ -386,7 +387,8 @@ internal sealed partial class HostGrain
             State.Commands.Count,
             mdm.LastPushAt,
             PushesPending ? mdm.NextPushAt : null,
-            mdm.PushFailure);
+            mdm.PushFailure,
+            mdm.PushFailureKind);
 
     private static string ErrorSentence(QueuedCommand command, MdmReport report)
     {

@@ -35,5 +35,8 @@ public sealed record MdmEnrollment
     /// <summary>The push service refused the device token: no pushes until the next <c>TokenUpdate</c>.</summary>
     [Id(9)] public bool TokenRejected { get; init; }
 
+    /// <summary>The kind of the last push failure as a word (<c>certificate_expired</c>, <c>unreachable</c>, …); null with <see cref="PushFailure"/>.</summary>
+    [Id(10)] public string? PushFailureKind { get; init; }
+
     public bool Active => CheckedOutAt is null;
 }

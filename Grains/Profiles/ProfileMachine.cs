@@ -351,7 +351,7 @@ public static class ProfileMachine
             var push = pushState is null ? string.Empty : $"; {pushState}";
 
             return Fail(r, $"no answer to {Command(r)} queued at {Instant(since)} within {Span(now - since)} " +
-                $"after {r.Attempt} pushes{push}");
+                $"after {r.Attempt} sends{push}");
         }
 
         private ProfileRecord VerifyingTooLong(ProfileRecord r)
@@ -494,5 +494,7 @@ public static class ProfileMachine
     private static string Instant(DateTimeOffset? at) =>
         at?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) ?? "an unknown time";
 
-    private static string Span(TimeSpan span) => span.ToString("c", CultureInfo.InvariantCulture);
+    // Waits are measured from the clock at a timer's firing, a few milliseconds late: whole seconds read better.
+    private static string Span(TimeSpan span) =>
+        TimeSpan.FromSeconds(Math.Round(span.TotalSeconds)).ToString("c", CultureInfo.InvariantCulture);
 }

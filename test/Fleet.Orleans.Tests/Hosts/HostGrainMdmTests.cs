@@ -168,6 +168,7 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
         Assert.Equal("darwin", requested.Policy);
         Assert.Equal(RefetchStatus.Pending, pending.Refetch!.Status);
         Assert.Equal(new Reason(ReasonCodes.PushFailed, expired), pending.Mdm!.PushFailure);
+        Assert.Equal("certificate_expired", pending.Mdm.PushFailureKind);
         Assert.Equal(RefetchStatus.Failed, failed.Refetch!.Status);
         Assert.Equal(new Reason(ReasonCodes.PushFailed, expired), failed.Refetch.Reason);
         Assert.Equal(2, failed.Refetch.Mdm!.Attempt);
@@ -341,6 +342,7 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
 
         Assert.Equal(1, silent);
         Assert.Equal(ReasonCodes.PushFailed, view.Mdm!.PushFailure!.Code);
+        Assert.Equal("invalid_device_token", view.Mdm.PushFailureKind);
         Assert.Null(view.Mdm.NextPushAt);
     }
 

@@ -486,7 +486,7 @@ public sealed class ProfileMachineTests
         Assert.Equal("no answer to InstallProfile within 00:10:00; pushed again (attempt 2 of 2)", repushed[0].Detail);
         Assert.Equal(ProfileStatus.Failed, Single(failed).Status);
         Assert.Equal(
-            "no answer to InstallProfile queued at 2026-12-01T09:00:00Z within 00:20:00 after 2 pushes; " +
+            "no answer to InstallProfile queued at 2026-12-01T09:00:00Z within 00:20:00 after 2 sends; " +
             "the last push failed: the push certificate expired",
             failed[0].Detail);
         Assert.Null(ProfileMachine.NextDeadline(failed, s_options));

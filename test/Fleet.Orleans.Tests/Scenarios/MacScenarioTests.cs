@@ -167,6 +167,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
 
         var reason = new JsonObject { ["code"] = ReasonCodes.PushFailed, ["message"] = expired };
         Assert.True(JsonNode.DeepEquals(reason, pending["mdm"]!["push_failure"]), $"{mac}: push_failure {Show(pending["mdm"]!["push_failure"])}");
+        Assert.Equal("certificate_expired", Text(pending["mdm"], "push_failure_kind"));
         ExpectRefetch(pending, (int)Int(refetch, "epoch")!, "pending");
         Assert.Equal("pending", Text(pending["refetch"]!["mdm"], "status"));
         ExpectProfile(pending, Firewall, "install", "pending", attempt: 1);
@@ -182,7 +183,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
         var profile = ExpectProfile(failed, Firewall, "install", "failed", attempt: MacScenarioFixture.ProfileMaxAttempts);
         var detail = Text(profile, "detail")!;
         Assert.True(detail.StartsWith("no answer to InstallProfile queued at ", StringComparison.Ordinal)
-            && detail.EndsWith($"after 2 pushes; the last push failed: {expired}", StringComparison.Ordinal), $"{mac}: profile detail '{detail}'");
+            && detail.EndsWith($"after 2 sends; the last push failed: {expired}", StringComparison.Ordinal), $"{mac}: profile detail '{detail}'");
         ExpectOnTime(mac, "profile", Instant(profile, "updated_at"), joinedAt + (MacScenarioFixture.PendingTimeout * MacScenarioFixture.ProfileMaxAttempts));
         ExpectHistory(mac, profile, ("none", "pending"), ("pending", "pending"), ("pending", "failed"));
         await ExpectSummaryAsync(team, verified: 0, verifying: 0, pending: 0, failed: 1);
