@@ -140,7 +140,7 @@ internal static class DeadlinePrecision
         var round = new DeadlineRound(
             name, hosts.Count, accepted.Count, requests.Elapsed, lateness, missing, killLead, down, indexLagged, missingByStatus);
         context.Log($"  failed − deadline: p50 {round.P50:0} ms, p99 {round.P99:0} ms, max {round.Max:0} ms, " +
-            $"{missing} not failed ({string.Join(", ", missingByStatus.Select(kv => $"{kv.Value} {kv.Key}"))}), " +
+            $"{missing} not failed{(missing == 0 ? "" : $" ({string.Join(", ", missingByStatus.Select(kv => $"{kv.Value} {kv.Key}"))})")}, " +
             $"{indexLagged} failed but not yet in the index");
 
         return round;
