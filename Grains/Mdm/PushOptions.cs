@@ -33,6 +33,8 @@ internal sealed class PushOptionsValidator(IConfiguration configuration) : IVali
         nameof(PushOptions.RepushBackoff), nameof(PushOptions.MaxRepushBackoff),
     ];
 
+    private static readonly HashSet<string> s_known = new(s_keys, StringComparer.OrdinalIgnoreCase);
+
     // A push that has not been answered in a minute will not be; longer only holds the host's turn.
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(1);
 
@@ -40,28 +42,20 @@ internal sealed class PushOptionsValidator(IConfiguration configuration) : IVali
     {
         var errors = new List<string>();
         var section = PushOptions.SectionName;
-
-        // A misspelt key binds nothing and would leave a default in force without a word.
-        foreach (var setting in configuration.GetSection(section).GetChildren())
-        {
-            if (!s_keys.Contains(setting.Key, StringComparer.OrdinalIgnoreCase))
-            {
-                errors.Add($"{section}:{setting.Key} is not a setting; use {string.Join(", ", s_keys)}.");
-            }
-        }
+        SettingChecks.RejectUnknownKeys(errors, configuration, section, s_known, string.Join(", ", s_keys));
 
         if (options.GatewayUrl is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
         {
             errors.Add($"{section}:GatewayUrl must be an absolute http or https address (was '{options.GatewayUrl}').");
         }
 
-        RequirePositive(errors, $"{section}:Timeout", options.Timeout);
+        SettingChecks.RequirePositive(errors, $"{section}:Timeout", options.Timeout);
         if (options.Timeout > MaxTimeout)
         {
             errors.Add($"{section}:Timeout must be at most {MaxTimeout} (was {options.Timeout}).");
         }
 
-        RequirePositive(errors, $"{section}:RepushBackoff", options.RepushBackoff);
+        SettingChecks.RequirePositive(errors, $"{section}:RepushBackoff", options.RepushBackoff);
         if (options.MaxRepushBackoff < options.RepushBackoff)
         {
             errors.Add(
@@ -70,13 +64,5 @@ internal sealed class PushOptionsValidator(IConfiguration configuration) : IVali
 
         // CertificateNotAfter needs no check: any instant is a valid expiry, and leaving it out means "never".
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-
-    private static void RequirePositive(List<string> errors, string key, TimeSpan value)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            errors.Add($"{key} must be positive (was {value}).");
-        }
     }
 }

@@ -44,39 +44,17 @@ internal sealed class ProfileOptionsValidator(IConfiguration configuration) : IV
     {
         var errors = new List<string>();
         var section = ProfileOptions.SectionName;
-        CheckRawKeys(errors, section);
-        RequirePositive(errors, $"{section}:PendingTimeout", options.PendingTimeout);
-        RequirePositive(errors, $"{section}:VerifyTimeout", options.VerifyTimeout);
+        SettingChecks.RejectUnknownKeys(
+            errors, configuration, section, s_keys, "PendingTimeout, VerifyTimeout, MissingGrace or MaxAttempts");
+        SettingChecks.RequirePositive(errors, $"{section}:PendingTimeout", options.PendingTimeout);
+        SettingChecks.RequirePositive(errors, $"{section}:VerifyTimeout", options.VerifyTimeout);
         if (options.MissingGrace < TimeSpan.Zero)
         {
             errors.Add($"{section}:MissingGrace must not be negative (was {options.MissingGrace}).");
         }
 
-        if (options.MaxAttempts is < 1 or > 100)
-        {
-            errors.Add($"{section}:MaxAttempts must be between 1 and 100 (was {options.MaxAttempts}).");
-        }
+        SettingChecks.RequireAttempts(errors, $"{section}:MaxAttempts", options.MaxAttempts);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-
-    private void CheckRawKeys(List<string> errors, string section)
-    {
-        // An unparsable value already fails binding, naming its key; a misspelt key would bind nothing.
-        foreach (var setting in configuration.GetSection(section).GetChildren())
-        {
-            if (!s_keys.Contains(setting.Key))
-            {
-                errors.Add($"{section}:{setting.Key} is not a setting; use PendingTimeout, VerifyTimeout, MissingGrace or MaxAttempts.");
-            }
-        }
-    }
-
-    private static void RequirePositive(List<string> errors, string key, TimeSpan value)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            errors.Add($"{key} must be positive (was {value}).");
-        }
     }
 }

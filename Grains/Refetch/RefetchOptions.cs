@@ -118,11 +118,11 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
         foreach (var (policyName, policy) in options.Policies)
         {
             var key = $"{section}:Policies:{policyName}";
-            RequirePositive(errors, $"{key}:PickupTimeout", policy.PickupTimeout);
-            RequirePositive(errors, $"{key}:ResultsTimeout", policy.ResultsTimeout);
-            RequirePositive(errors, $"{key}:MdmAckTimeout", policy.MdmAckTimeout);
-            RequireAttempts(errors, $"{key}:MaxAttempts", policy.MaxAttempts);
-            RequireAttempts(errors, $"{key}:MdmMaxAttempts", policy.MdmMaxAttempts);
+            SettingChecks.RequirePositive(errors, $"{key}:PickupTimeout", policy.PickupTimeout);
+            SettingChecks.RequirePositive(errors, $"{key}:ResultsTimeout", policy.ResultsTimeout);
+            SettingChecks.RequirePositive(errors, $"{key}:MdmAckTimeout", policy.MdmAckTimeout);
+            SettingChecks.RequireAttempts(errors, $"{key}:MaxAttempts", policy.MaxAttempts);
+            SettingChecks.RequireAttempts(errors, $"{key}:MdmMaxAttempts", policy.MdmMaxAttempts);
             RequireBackoff(errors, key, nameof(policy.RetryBackoff), policy.RetryBackoff, nameof(policy.MaxRetryBackoff), policy.MaxRetryBackoff);
             RequireBackoff(errors, key, nameof(policy.MdmRetryBackoff), policy.MdmRetryBackoff, nameof(policy.MdmMaxRetryBackoff), policy.MdmMaxRetryBackoff);
         }
@@ -162,14 +162,6 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
         }
     }
 
-    private static void RequireAttempts(List<string> errors, string key, int value)
-    {
-        if (value is < 1 or > 100)
-        {
-            errors.Add($"{key} must be between 1 and 100 (was {value}).");
-        }
-    }
-
     private static void RequireBackoff(List<string> errors, string policyKey, string name, TimeSpan backoff, string maxName, TimeSpan max)
     {
         if (backoff < TimeSpan.Zero)
@@ -180,14 +172,6 @@ internal sealed class RefetchOptionsValidator(IConfiguration configuration) : IV
         if (max < backoff)
         {
             errors.Add($"{policyKey}:{maxName} ({max}) must be at least {name} ({backoff}).");
-        }
-    }
-
-    private static void RequirePositive(List<string> errors, string key, TimeSpan value)
-    {
-        if (value <= TimeSpan.Zero)
-        {
-            errors.Add($"{key} must be positive (was {value}).");
         }
     }
 }
