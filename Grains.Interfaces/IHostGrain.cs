@@ -46,6 +46,13 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("mdm-report")]
     Task<MdmReportResult> MdmReportAsync(MdmReport report);
 
+    /// <summary>
+    /// A device presented an identity certificate that chains to a device CA but has expired. When it is this
+    /// host's recorded certificate, the host records the expiry and fails its pending MDM work at once.
+    /// </summary>
+    [Alias("mdm-certificate-expired")]
+    Task<IdentityVerdict> MdmCertificateExpiredAsync(DeviceCertificate certificate);
+
     /// <summary>Moves the host to a team (null: no team) and assigns that team's profiles; false for an unknown host.</summary>
     [Alias("set-team")]
     Task<bool> SetTeamAsync(string? teamId);

@@ -16,9 +16,14 @@ public sealed record HostIndexEntry(
     [property: Id(8)] DateTimeOffset StatusChangedAt,
     [property: Id(9)] Reason? Reason,
     [property: Id(10)] string? TeamId = null,
-    [property: Id(11)] ProfileStatus OsSettings = ProfileStatus.None);
+    [property: Id(11)] ProfileStatus OsSettings = ProfileStatus.None,
+    [property: Id(12)] DateTimeOffset? CertificateNotAfter = null,
+    [property: Id(13)] IdentityState? Identity = null);
 
-/// <summary>A filter over the index. Null fields match everything.</summary>
+/// <summary>
+/// A filter over the index. Null fields match everything. <see cref="CertificateExpiresBefore"/> keeps hosts
+/// with an identity certificate whose not-after is earlier (expired ones included).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-query")]
 public sealed record HostQuery(
     [property: Id(0)] RefetchStatus? Status,
@@ -26,7 +31,8 @@ public sealed record HostQuery(
     [property: Id(2)] string? AfterHostId,
     [property: Id(3)] int Limit,
     [property: Id(4)] string? TeamId = null,
-    [property: Id(5)] ProfileStatus? OsSettings = null);
+    [property: Id(5)] ProfileStatus? OsSettings = null,
+    [property: Id(6)] DateTimeOffset? CertificateExpiresBefore = null);
 
 /// <summary>One shard's answer: matching entries in host-id order, and how many matched in all.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-page")]
@@ -39,7 +45,9 @@ public sealed record HostIndexPage(
 public sealed record HostCounts(
     [property: Id(0)] int Total,
     [property: Id(1)] IReadOnlyDictionary<RefetchStatus, int> ByStatus,
-    [property: Id(2)] IReadOnlyDictionary<string, int> ByPlatform);
+    [property: Id(2)] IReadOnlyDictionary<string, int> ByPlatform,
+    [property: Id(3)] int CertificatesExpired = 0,
+    [property: Id(4)] int CertificatesRenewing = 0);
 
 /// <summary>
 /// One shard of the host read model. Hosts publish their indexed fields here so that lists and counts

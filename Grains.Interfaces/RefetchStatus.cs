@@ -49,4 +49,7 @@ public static class ReasonCodes
 
     /// <summary>The device removed its MDM enrollment (<c>CheckOut</c>) or re-enrolled while work was outstanding.</summary>
     public const string MdmUnenrolled = "mdm_unenrolled";
+
+    /// <summary>The device's MDM identity certificate expired; MDM work cannot be delivered until it enrolls again.</summary>
+    public const string IdentityExpired = "identity_expired";
 }

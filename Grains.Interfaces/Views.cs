@@ -68,7 +68,11 @@ public sealed record HostView(
     [property: Id(8)] string? TeamId,
     [property: Id(9)] ProfileStatus OsSettings,
     [property: Id(10)] IReadOnlyList<HostProfileView> Profiles,
-    [property: Id(11)] MdmView? Mdm);
+    [property: Id(11)] MdmView? Mdm)
+{
+    /// <summary>The MDM identity certificate and its renewal; null before the host presents one.</summary>
+    [Id(12)] public IdentityView? Identity { get; init; }
+}
 
 /// <summary>How a refetch request was taken.</summary>
 [GenerateSerializer, Alias("fleet.refetch-outcome")]

@@ -46,7 +46,11 @@ public sealed record MdmCheckIn(
     [property: Id(0)] MdmCheckInType Type,
     [property: Id(1)] string Udid,
     [property: Id(2)] MdmDeviceFacts? Facts,
-    [property: Id(3)] MdmPushTarget? Push);
+    [property: Id(3)] MdmPushTarget? Push)
+{
+    /// <summary>The identity certificate the request came with, checked by the Api (signature, chain, validity); null for none.</summary>
+    [Id(4)] public DeviceCertificate? Certificate { get; init; }
+}
 
 /// <summary>The <c>Status</c> of a command-channel report.</summary>
 [GenerateSerializer, Alias("fleet.mdm-result-status")]
@@ -87,7 +91,11 @@ public sealed record MdmReport(
     [property: Id(2)] string? CommandUuid,
     [property: Id(3)] IReadOnlyList<MdmError> ErrorChain,
     [property: Id(4)] MdmDeviceFacts? DeviceInformation,
-    [property: Id(5)] IReadOnlyList<InstalledProfile>? ProfileList);
+    [property: Id(5)] IReadOnlyList<InstalledProfile>? ProfileList)
+{
+    /// <summary>The identity certificate the request came with, checked by the Api (signature, chain, validity); null for none.</summary>
+    [Id(6)] public DeviceCertificate? Certificate { get; init; }
+}
 
 /// <summary>The commands the service sends.</summary>
 [GenerateSerializer, Alias("fleet.mdm-command-kind")]
@@ -97,6 +105,9 @@ public enum MdmCommandKind
     ProfileList = 1,
     InstallProfile = 2,
     RemoveProfile = 3,
+
+    /// <summary>Installs a renewed device identity (a PKCS#12 payload issued by the service's CA).</summary>
+    RenewIdentity = 4,
 }
 
 /// <summary>
@@ -109,13 +120,21 @@ public sealed record MdmCommand(
     [property: Id(1)] MdmCommandKind Kind,
     [property: Id(2)] string? ProfileIdentifier = null,
     [property: Id(3)] string? ProfileDisplayName = null,
-    [property: Id(4)] string? ProfileChecksum = null);
+    [property: Id(4)] string? ProfileChecksum = null)
+{
+    /// <summary>For <see cref="MdmCommandKind.RenewIdentity"/>: the identity to install, issued for this hand-out only.</summary>
+    [Id(5)] public IssuedIdentity? Identity { get; init; }
+}
 
-/// <summary>How the host took a check-in. <see cref="Problem"/> says why it was not used (the device still gets 200).</summary>
+/// <summary>
+/// How the host took a check-in. <see cref="Problem"/> says why it was not used (the device still gets 200),
+/// unless <see cref="Identity"/> refused the certificate: then nothing changed and the device gets 401 or 403.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.mdm-checkin-result")]
 public sealed record MdmCheckInResult(
     [property: Id(0)] bool Accepted,
-    [property: Id(1)] string? Problem = null);
+    [property: Id(1)] string? Problem = null,
+    [property: Id(2)] IdentityVerdict Identity = IdentityVerdict.Accepted);
 
 /// <summary>
 /// How the host took a command report, and the next command for the device (null: answer an empty 200).
@@ -125,4 +144,5 @@ public sealed record MdmCheckInResult(
 [GenerateSerializer, Immutable, Alias("fleet.mdm-report-result")]
 public sealed record MdmReportResult(
     [property: Id(0)] MdmCommand? Next,
-    [property: Id(1)] string? Problem = null);
+    [property: Id(1)] string? Problem = null,
+    [property: Id(2)] IdentityVerdict Identity = IdentityVerdict.Accepted);
