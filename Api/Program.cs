@@ -2,17 +2,20 @@ using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
 using Fleet.Api.Hosting;
 using Fleet.Api.Mdm;
+using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Logging.AddFilter("Polly", LogLevel.Warning);
+builder.UseFleetHttpsDefaults();
 builder.AddFleetOrleansClient();
 builder.Services.AddFleetJson();
 builder.Services.AddFleetProblemDetails();
 builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
+builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 
 var app = builder.Build();

@@ -1,3 +1,4 @@
+using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Mdm.Plist;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -9,6 +10,8 @@ namespace Fleet.Api.Mdm;
 /// Apple's MDM protocol: the check-in URL, the server (command) URL, and one URL that serves both by
 /// content type as nanomdm does. Bodies are XML property lists. A command report the server cannot use
 /// still gets 200, because a device resends any other answer forever; a check-in it cannot read gets 400.
+/// Before either rule, every request is authenticated by its identity certificate (<see cref="MdmAuthenticator"/>):
+/// a request that fails gets 401 or 403 and changes nothing.
 /// </summary>
 public static partial class MdmApi
 {
@@ -33,32 +36,41 @@ public static partial class MdmApi
         return mdm;
     }
 
-    private static Task<IResult> CheckInAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers) =>
-        IsMediaType(context.Request, CheckInContentType)
-            ? HandleCheckInAsync(context, grains, Logger(loggers))
-            : Task.FromResult<IResult>(UnsupportedMediaType(context, Logger(loggers), CheckInContentType));
-
-    private static Task<IResult> ConnectAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers) =>
-        IsMediaType(context.Request, CommandContentType)
-            ? HandleReportAsync(context, grains, Logger(loggers))
-            : Task.FromResult<IResult>(UnsupportedMediaType(context, Logger(loggers), CommandContentType));
-
-    private static Task<IResult> DispatchAsync(HttpContext context, IGrainFactory grains, ILoggerFactory loggers)
+    private static Task<IResult> CheckInAsync(HttpContext context, IGrainFactory grains, MdmAuthenticator authenticator, ILoggerFactory loggers)
     {
-        var logger = Logger(loggers);
+        var device = new Device(grains, authenticator, Logger(loggers));
+
+        return IsMediaType(context.Request, CheckInContentType)
+            ? HandleCheckInAsync(context, device)
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, device.Logger, CheckInContentType));
+    }
+
+    private static Task<IResult> ConnectAsync(HttpContext context, IGrainFactory grains, MdmAuthenticator authenticator, ILoggerFactory loggers)
+    {
+        var device = new Device(grains, authenticator, Logger(loggers));
+
+        return IsMediaType(context.Request, CommandContentType)
+            ? HandleReportAsync(context, device)
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, device.Logger, CommandContentType));
+    }
+
+    private static Task<IResult> DispatchAsync(HttpContext context, IGrainFactory grains, MdmAuthenticator authenticator, ILoggerFactory loggers)
+    {
+        var device = new Device(grains, authenticator, Logger(loggers));
         if (IsMediaType(context.Request, CheckInContentType))
         {
-            return HandleCheckInAsync(context, grains, logger);
+            return HandleCheckInAsync(context, device);
         }
 
         return IsMediaType(context.Request, CommandContentType)
-            ? HandleReportAsync(context, grains, logger)
-            : Task.FromResult<IResult>(UnsupportedMediaType(context, logger, $"{CheckInContentType} or {CommandContentType}"));
+            ? HandleReportAsync(context, device)
+            : Task.FromResult<IResult>(UnsupportedMediaType(context, device.Logger, $"{CheckInContentType} or {CommandContentType}"));
     }
 
-    private static async Task<IResult> HandleCheckInAsync(HttpContext context, IGrainFactory grains, ILogger logger)
+    private static async Task<IResult> HandleCheckInAsync(HttpContext context, Device device)
     {
-        var read = await ReadMessageAsync(context, logger, MaxCheckInBytes);
+        var logger = device.Logger;
+        var read = await ReadMessageAsync(context, device, MaxCheckInBytes);
         if (read.Refusal is { } refusal)
         {
             return refusal;
@@ -92,7 +104,12 @@ public static partial class MdmApi
             return BadCheckIn(logger, hostId, error);
         }
 
-        var result = await grains.GetGrain<IHostGrain>(hostId).MdmCheckInAsync(checkIn.Value!);
+        var result = await device.Grains.GetGrain<IHostGrain>(hostId).MdmCheckInAsync(checkIn.Value! with { Certificate = read.Certificate });
+        if (device.Authenticator.Refusal(result.Identity, hostId, read.Certificate!, result.Problem) is { } refused)
+        {
+            return refused;
+        }
+
         if (result.Problem is { } problem)
         {
             LogCheckInIgnored(logger, hostId, messageType!, problem);
@@ -105,9 +122,10 @@ public static partial class MdmApi
         return TypedResults.Ok();
     }
 
-    private static async Task<IResult> HandleReportAsync(HttpContext context, IGrainFactory grains, ILogger logger)
+    private static async Task<IResult> HandleReportAsync(HttpContext context, Device device)
     {
-        var read = await ReadMessageAsync(context, logger, MaxReportBytes);
+        var logger = device.Logger;
+        var read = await ReadMessageAsync(context, device, MaxReportBytes);
         if (read.Refusal is { } refusal)
         {
             return refusal;
@@ -125,7 +143,12 @@ public static partial class MdmApi
             return UnusableReport(logger, hostId, error);
         }
 
-        var result = await grains.GetGrain<IHostGrain>(hostId).MdmReportAsync(report.Value!);
+        var result = await device.Grains.GetGrain<IHostGrain>(hostId).MdmReportAsync(report.Value! with { Certificate = read.Certificate });
+        if (device.Authenticator.Refusal(result.Identity, hostId, read.Certificate!, result.Problem) is { } refused)
+        {
+            return refused;
+        }
+
         if (result.Problem is { } problem)
         {
             LogReportUnusable(logger, hostId, problem);
@@ -141,17 +164,28 @@ public static partial class MdmApi
     }
 
     /// <summary>
-    /// Reads the body, parses it, and resolves the device it speaks for: the one place every MDM request
-    /// passes, so that device authentication can be added here.
+    /// Reads the body, parses it, resolves the device it claims to be, and authenticates it: the one place
+    /// every MDM request passes. Authentication needs only the body bytes and the claimed UDID, so an
+    /// unreadable body is refused for its certificate before the rules for bad input apply.
     /// </summary>
-    private static async Task<DeviceMessage> ReadMessageAsync(HttpContext context, ILogger logger, int maxBytes)
+    private static async Task<DeviceMessage> ReadMessageAsync(HttpContext context, Device device, int maxBytes)
     {
         var body = await ReadBodyAsync(context.Request, maxBytes);
         if (body is null)
         {
-            return new DeviceMessage { Refusal = TooLarge(context, logger, maxBytes) };
+            return new DeviceMessage { Refusal = TooLarge(context, device.Logger, maxBytes) };
         }
 
+        var parsed = Parse(context, body, maxBytes);
+        var authentication = await device.Authenticator.AuthenticateAsync(context, body, parsed.HostId, parsed.Claimed);
+
+        return authentication.Refusal is { } refusal
+            ? new DeviceMessage { Refusal = refusal }
+            : parsed with { Certificate = authentication.Certificate };
+    }
+
+    private static DeviceMessage Parse(HttpContext context, byte[] body, int maxBytes)
+    {
         PlistValue root;
         try
         {
@@ -246,6 +280,9 @@ public static partial class MdmApi
 
     private static ILogger Logger(ILoggerFactory loggers) => loggers.CreateLogger(typeof(MdmApi));
 
+    /// <summary>The services every MDM handler uses.</summary>
+    private readonly record struct Device(IGrainFactory Grains, MdmAuthenticator Authenticator, ILogger Logger);
+
     [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "MDM check-in {MessageType} from {HostId}")]
     private static partial void LogCheckIn(ILogger logger, string hostId, string messageType);
 
@@ -285,4 +322,7 @@ internal readonly record struct DeviceMessage
     public IResult? Refusal { get; init; }
 
     public string? Problem { get; init; }
+
+    /// <summary>The authenticated identity certificate's facts, for the host to compare with its record.</summary>
+    public DeviceCertificate? Certificate { get; init; }
 }

@@ -12,10 +12,20 @@ internal static class MdmCommandPlists
     public static readonly IReadOnlyList<string> DeviceInformationQueries =
         ["OSVersion", "BuildVersion", "SerialNumber", "DeviceName", "ModelName", "ProductName", "HostName", "UDID"];
 
+    /// <summary>The configuration profile that carries a renewed device identity.</summary>
+    public const string IdentityProfileIdentifier = "com.fleet-orleans.mdm.identity";
+
+    /// <summary>The PKCS#12 payload inside the identity profile.</summary>
+    public const string IdentityPkcs12Identifier = IdentityProfileIdentifier + ".pkcs12";
+
+    public const string IdentityProfileDisplayName = "Device identity";
+
     /// <summary><c>{CommandUUID, Command: {RequestType, …}}</c> for one command.</summary>
     public static PlistDict Render(MdmCommand command)
     {
-        List<KeyValuePair<string, PlistValue>> body = [Entry("RequestType", command.Kind.ToString())];
+        // A renewal is an InstallProfile to the device: Apple has no command of its own for it.
+        var requestType = command.Kind == MdmCommandKind.RenewIdentity ? MdmCommandKind.InstallProfile : command.Kind;
+        List<KeyValuePair<string, PlistValue>> body = [Entry("RequestType", requestType.ToString())];
         switch (command.Kind)
         {
             case MdmCommandKind.DeviceInformation:
@@ -33,6 +43,11 @@ internal static class MdmCommandPlists
                 break;
             case MdmCommandKind.ProfileList:
                 break;
+            case MdmCommandKind.RenewIdentity:
+                var identity = command.Identity
+                    ?? throw new ArgumentException($"Command {command.CommandUuid} (RenewIdentity) carries no issued identity.", nameof(command));
+                body.Add(new("Payload", new PlistData(PlistWriter.Write(IdentityProfile(identity)))));
+                break;
             default:
                 throw new ArgumentException($"Command {command.CommandUuid} has unknown kind {command.Kind}.", nameof(command));
         }
@@ -45,16 +60,34 @@ internal static class MdmCommandPlists
     /// identifier, name and checksum, so the profile names the checksum it stands for, and its UUID is
     /// derived from identifier and checksum: the same version always renders the same bytes.
     /// </summary>
-    public static PlistDict MobileConfig(string identifier, string displayName, string checksum) => new(
-    [
-        Entry("PayloadContent", new PlistArray([])),
-        Entry("PayloadDescription", $"Managed by Fleet.Orleans; payload checksum {checksum}."),
-        Entry("PayloadDisplayName", displayName),
-        Entry("PayloadIdentifier", identifier),
-        Entry("PayloadType", "Configuration"),
-        Entry("PayloadUUID", PayloadUuid(identifier, checksum)),
-        Entry("PayloadVersion", new PlistInteger(1)),
-    ]);
+    public static PlistDict MobileConfig(string identifier, string displayName, string checksum) => Configuration(
+        identifier, displayName, $"Managed by Fleet.Orleans; payload checksum {checksum}.", checksum, []);
+
+    /// <summary>
+    /// The configuration profile of a renewed identity: one <c>com.apple.security.pkcs12</c> payload with the
+    /// PKCS#12 and its password. Its UUIDs derive from the new certificate, so a re-offer renders the same bytes.
+    /// </summary>
+    public static PlistDict IdentityProfile(IssuedIdentity identity)
+    {
+        var thumbprint = identity.Certificate.Thumbprint;
+        var pkcs12 = new PlistDict(
+        [
+            Entry("Password", identity.Password),
+            Entry("PayloadContent", new PlistData(identity.Pkcs12)),
+            Entry("PayloadDisplayName", IdentityProfileDisplayName),
+            Entry("PayloadIdentifier", IdentityPkcs12Identifier),
+            Entry("PayloadType", "com.apple.security.pkcs12"),
+            Entry("PayloadUUID", PayloadUuid(IdentityPkcs12Identifier, thumbprint)),
+            Entry("PayloadVersion", new PlistInteger(1)),
+        ]);
+
+        return Configuration(
+            IdentityProfileIdentifier,
+            IdentityProfileDisplayName,
+            $"Managed by Fleet.Orleans; the device's MDM identity, serial {identity.Certificate.SerialNumber}.",
+            thumbprint,
+            [pkcs12]);
+    }
 
     /// <summary>A name-based UUID (RFC 9562 version 8) from SHA-256 of identifier and checksum.</summary>
     public static string PayloadUuid(string identifier, string checksum)
@@ -67,6 +100,18 @@ internal static class MdmCommandPlists
 
         return new Guid(bytes, bigEndian: true).ToString().ToUpperInvariant();
     }
+
+    /// <summary>A top-level configuration profile; <paramref name="version"/> keys its UUID.</summary>
+    private static PlistDict Configuration(string identifier, string displayName, string description, string version, IReadOnlyList<PlistValue> content) => new(
+    [
+        Entry("PayloadContent", new PlistArray(content)),
+        Entry("PayloadDescription", description),
+        Entry("PayloadDisplayName", displayName),
+        Entry("PayloadIdentifier", identifier),
+        Entry("PayloadType", "Configuration"),
+        Entry("PayloadUUID", PayloadUuid(identifier, version)),
+        Entry("PayloadVersion", new PlistInteger(1)),
+    ]);
 
     private static KeyValuePair<string, PlistValue> Entry(string key, string value) => new(key, new PlistString(value));
 

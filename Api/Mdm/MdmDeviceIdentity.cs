@@ -5,9 +5,8 @@ using Fleet.Contracts;
 namespace Fleet.Api.Mdm;
 
 /// <summary>
-/// Decides which host an MDM request speaks for. Today that is the <c>UDID</c> the message claims; MDM
-/// requests carry no authentication yet. Device-certificate authentication (issue 4) belongs here: it
-/// will check that the claimed UDID is the one the request's identity certificate was issued to.
+/// Reads which host an MDM request claims to speak for: the <c>UDID</c> of the message. The claim is
+/// proven by the identity certificate (<see cref="Identity.MdmAuthenticator"/>) and the host's record of it.
 /// </summary>
 internal static class MdmDeviceIdentity
 {

@@ -13,6 +13,9 @@ public static class HostsApi
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 500;
 
+    /// <summary>The furthest <c>certificate_expires_within_days</c> looks ahead: ten years.</summary>
+    public const int MaxExpiryDays = 3650;
+
     public static RouteGroupBuilder MapHostsApi(this IEndpointRouteBuilder app)
     {
         var hosts = app.MapGroup("/api/v1/hosts")
@@ -94,7 +97,9 @@ public static class HostsApi
         string? limit,
         string? cursor,
         [FromQuery(Name = "team_id")] string? teamId,
-        [FromQuery(Name = "os_settings")] string? osSettings)
+        [FromQuery(Name = "os_settings")] string? osSettings,
+        [FromQuery(Name = "certificate_expires_within_days")] string? expiresWithin,
+        TimeProvider time)
     {
         RefetchStatus? statusFilter = null;
         if (status is not null)
@@ -128,6 +133,17 @@ public static class HostsApi
             osSettingsFilter = parsed;
         }
 
+        DateTimeOffset? expiresBefore = null;
+        if (expiresWithin is not null)
+        {
+            if (!TryExpiresBefore(expiresWithin, time.GetUtcNow(), out var before))
+            {
+                return TypedResults.Problem(Problems.Invalid("certificate_expires_within_days", $"must be a whole number of days from 0 to {MaxExpiryDays}."));
+            }
+
+            expiresBefore = before;
+        }
+
         var pageSize = DefaultPageSize;
         if (limit is not null
             && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out pageSize)
@@ -143,7 +159,7 @@ public static class HostsApi
         }
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
-        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter);
+        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore);
         var pages = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
             .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).QueryAsync(query)));
         var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();
@@ -166,7 +182,27 @@ public static class HostsApi
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Sum(p => p.Value));
 
-        return TypedResults.Ok(new HostSummary(counts.Sum(c => c.Total), byStatus, byPlatform));
+        var identity = new IdentitySummary(counts.Sum(c => c.CertificatesExpired), counts.Sum(c => c.CertificatesRenewing));
+
+        return TypedResults.Ok(new HostSummary(counts.Sum(c => c.Total), byStatus, byPlatform, identity));
+    }
+
+    /// <summary>
+    /// <c>certificate_expires_within_days=N</c>: hosts whose identity certificate's not-after is before
+    /// now + N days, expired ones included. False unless N is a whole number from 0 to <see cref="MaxExpiryDays"/>.
+    /// </summary>
+    internal static bool TryExpiresBefore(string days, DateTimeOffset now, out DateTimeOffset before)
+    {
+        before = default;
+        if (!int.TryParse(days, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
+            || count > MaxExpiryDays)
+        {
+            return false;
+        }
+
+        before = now.AddDays(count);
+
+        return true;
     }
 
     private static string EncodeCursor(string hostId) =>
@@ -204,18 +240,24 @@ public sealed record HostListItem(
     DateTimeOffset StatusChangedAt,
     Reason? Reason,
     string? TeamId,
-    ProfileStatus OsSettings)
+    ProfileStatus OsSettings,
+    DateTimeOffset? CertificateNotAfter,
+    IdentityState? Identity)
 {
     public static HostListItem From(HostIndexEntry e) => new(
         e.HostId, e.Status, e.Platform, e.OsVersion, e.Hostname, e.Serial, e.LastSeenAt, e.StatusChangedAt, e.Reason,
-        e.TeamId, e.OsSettings);
+        e.TeamId, e.OsSettings, e.CertificateNotAfter, e.Identity);
 }
 
 /// <summary>A page of hosts; pass <see cref="NextCursor"/> back as <c>cursor</c> for the next one.</summary>
 public sealed record HostListResponse(IReadOnlyList<HostListItem> Hosts, int Total, string? NextCursor);
 
-/// <summary>Counts per status word and per platform.</summary>
-public sealed record HostSummary(int Total, IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, int> ByPlatform);
+/// <summary>Counts per status word and per platform, and of hosts whose identity certificate expired or is being renewed.</summary>
+public sealed record HostSummary(
+    int Total, IReadOnlyDictionary<string, int> ByStatus, IReadOnlyDictionary<string, int> ByPlatform, IdentitySummary Identity);
+
+/// <summary>Hosts whose MDM identity certificate has expired, and hosts with a renewal in flight.</summary>
+public sealed record IdentitySummary(int Expired, int Renewing);
 
 /// <summary>The status words of the API.</summary>
 public static class StatusWords

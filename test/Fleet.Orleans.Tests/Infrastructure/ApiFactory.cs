@@ -4,8 +4,11 @@ using Orleans.TestingHost;
 
 namespace Fleet.Tests.Infrastructure;
 
-/// <summary>The real Api, hosted in memory, joined to a test cluster through Azure Table membership.</summary>
-public sealed class ApiFactory(TestCluster cluster) : WebApplicationFactory<Program>
+/// <summary>
+/// The real Api, hosted in memory, joined to a test cluster through Azure Table membership. It trusts
+/// <see cref="TestPki.DeviceCa"/> for MDM identity certificates unless <paramref name="trustDeviceCa"/> is false.
+/// </summary>
+public sealed class ApiFactory(TestCluster cluster, bool trustDeviceCa = true) : WebApplicationFactory<Program>
 {
     public const string MaintainerToken = "maintainer-token-0123456789";
     public const string ObserverToken = "observer-token-0123456789ab";
@@ -24,6 +27,10 @@ public sealed class ApiFactory(TestCluster cluster) : WebApplicationFactory<Prog
         builder.UseSetting("Fleet:Api:Tokens:1:Token", ObserverToken);
         builder.UseSetting("Fleet:Api:Tokens:1:Role", "observer");
         builder.UseSetting("Fleet:Agents:EnrollSecrets:0", EnrollSecret);
+        if (trustDeviceCa)
+        {
+            builder.UseSetting("Fleet:Mdm:Identity:TrustedCaFiles:0", TestPki.CaCertificateFile);
+        }
     }
 
     public HttpClient CreateOperatorClient(string token = MaintainerToken)

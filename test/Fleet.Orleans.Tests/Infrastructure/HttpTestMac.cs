@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Xml.Linq;
@@ -24,7 +24,11 @@ public enum MacAnswer
 }
 
 /// <summary>A command as the Mac received it. <paramref name="Offered"/> counts the times this UUID was offered, this one included.</summary>
-public sealed record MacCommand(string Uuid, string RequestType, string? ProfileIdentifier, int Offered, int Session);
+public sealed record MacCommand(string Uuid, string RequestType, string? ProfileIdentifier, int Offered, int Session)
+{
+    /// <summary>The InstallProfile that carries a renewed MDM identity (the server's RenewIdentity).</summary>
+    public bool IsIdentityRenewal => RequestType == "InstallProfile" && ProfileIdentifier == HttpTestMac.IdentityProfileIdentifier;
+}
 
 /// <summary>A command the Mac handled and how it answered.</summary>
 public sealed record HandledCommand(MacCommand Command, MacAnswer Answer);
@@ -37,12 +41,16 @@ public sealed record MacInstalledProfile(string Identifier, string DisplayName, 
 /// MDM with check-in and command plists. It answers commands per <see cref="Script"/>, keeps the profiles
 /// it installed, and reports them as <c>mdm_config_profiles_darwin</c> rows and in ProfileList answers.
 /// Pushes reach it through <see cref="TestPushSender"/>: a test wakes it by running a session after one.
+/// Every MDM request carries an <c>Mdm-Signature</c> by its <see cref="Identity"/>; when it runs an identity
+/// renewal it installs the PKCS#12 and signs with the new identity from the request after the acknowledgement.
 /// </summary>
 public sealed class HttpTestMac
 {
     public const string Topic = "com.apple.mgmt.External.e0bd1eac-1f17-4c8e-8a63-dd17d3dd35d9";
     public const string CheckInContentType = "application/x-apple-aspen-mdm-checkin";
     public const string CommandContentType = "application/x-apple-aspen-mdm";
+
+    public const string IdentityProfileIdentifier = "com.fleet-orleans.mdm.identity";
 
     private const string ProfilesQuery = "fleet_detail_query_mdm_config_profiles_darwin";
     private const int MaxCommandsPerSession = 20;
@@ -53,8 +61,10 @@ public sealed class HttpTestMac
     private readonly Dictionary<string, MacInstalledProfile> _installed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _offered = new(StringComparer.Ordinal);
     private readonly List<HandledCommand> _handled = [];
+    private readonly List<X509Certificate2> _renewed = [];
     private readonly Lock _lock = new();
     private int _pushesAnswered;
+    private X509Certificate2? _pendingIdentity;
 
     public HttpTestMac(HttpClient http, AgentProfile profile, string name)
     {
@@ -62,6 +72,22 @@ public sealed class HttpTestMac
         _facts = MacFacts.For(profile);
         Name = name;
         Agent = new TestAgent(http, profile, TestHostIdentity.New());
+        Identity = TestPki.Identity(HostId);
+    }
+
+    /// <summary>The identity this Mac signs with; a test may replace it (an expiring one, another device's).</summary>
+    public X509Certificate2 Identity { get; set; }
+
+    /// <summary>The identities this Mac installed from renewals, oldest first.</summary>
+    public IReadOnlyList<X509Certificate2> Renewed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _renewed];
+            }
+        }
     }
 
     /// <summary>What the test calls this Mac in failure messages (its behaviour, say).</summary>
@@ -152,10 +178,12 @@ public sealed class HttpTestMac
 
             if (report is null)
             {
+                UseRenewedIdentity(command.Command);
                 break;
             }
 
             next = await ReportAsync(report, $"{answer} for {command.Command.RequestType} {command.Command.Uuid}");
+            UseRenewedIdentity(command.Command);
         }
 
         return handled;
@@ -210,13 +238,8 @@ public sealed class HttpTestMac
         return body.Length == 0 ? null : body;
     }
 
-    private Task<HttpResponseMessage> PutAsync(string path, string plist, string contentType)
-    {
-        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(plist));
-        content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
-
-        return _http.PutAsync(path, content, TestContext.Current.CancellationToken);
-    }
+    private Task<HttpResponseMessage> PutAsync(string path, string plist, string contentType) =>
+        _http.PutAsync(path, MdmSigning.Content(Encoding.UTF8.GetBytes(plist), contentType, Identity), TestContext.Current.CancellationToken);
 
     private (MacCommand Command, IReadOnlyDictionary<string, XElement> Body) ParseCommand(byte[] plist, int session)
     {
@@ -245,7 +268,11 @@ public sealed class HttpTestMac
     {
         var (command, body) = received;
         var runs = answer is MacAnswer.Acknowledged or MacAnswer.LoseAck;
-        if (runs && command.RequestType == "InstallProfile")
+        if (runs && command.IsIdentityRenewal)
+        {
+            InstallIdentity(body);
+        }
+        else if (runs && command.RequestType == "InstallProfile")
         {
             var profile = ReadDict(Convert.FromBase64String(body["Payload"].Value));
             Install(command.ProfileIdentifier!, Text(profile, "PayloadDisplayName") ?? string.Empty);
@@ -264,6 +291,35 @@ public sealed class HttpTestMac
             MacAnswer.Acknowledged or MacAnswer.AcknowledgeWithoutInstalling => Acknowledgement(command.RequestType, command.Uuid),
             _ => Report(Words(answer), command.Uuid),
         };
+    }
+
+    /// <summary>Opens the renewal's PKCS#12 with its password, as the Mac's keychain would; it is used once the answer is sent.</summary>
+    private void InstallIdentity(IReadOnlyDictionary<string, XElement> body)
+    {
+        var profile = ReadDict(Convert.FromBase64String(body["Payload"].Value));
+        var payload = Entries(profile["PayloadContent"].Elements().Single());
+        Assert.True(Text(payload, "PayloadType") == "com.apple.security.pkcs12", $"{this}: the identity profile's payload is {Text(payload, "PayloadType")}");
+        var identity = X509CertificateLoader.LoadPkcs12(Convert.FromBase64String(payload["PayloadContent"].Value), Text(payload, "Password"));
+        Assert.True(identity.HasPrivateKey, $"{this}: the renewed identity {identity.Subject} came without its key");
+        lock (_lock)
+        {
+            _pendingIdentity = identity;
+        }
+    }
+
+    private void UseRenewedIdentity(MacCommand command)
+    {
+        lock (_lock)
+        {
+            if (!command.IsIdentityRenewal || _pendingIdentity is null)
+            {
+                return;
+            }
+
+            _renewed.Add(_pendingIdentity);
+            Identity = _pendingIdentity;
+            _pendingIdentity = null;
+        }
     }
 
     private string Acknowledgement(string requestType, string uuid) => requestType switch

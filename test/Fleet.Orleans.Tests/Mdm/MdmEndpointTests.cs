@@ -1,6 +1,6 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Plist;
@@ -23,6 +23,8 @@ public sealed class MdmEndpointTests(MdmApiFixture fixture) : IClassFixture<MdmA
     private const string ZentralInfoUdid = "00000000-0000-0000-0000-0000000000A2";
     private const string ZentralProfilesUdid = "00000000-0000-0000-0000-0000000000A3";
     private const string IPadUdid = "00000000000000000000000000000000000000a7";
+
+    private static readonly Regex s_udidEntry = new("<key>UDID</key>\\s*<string>([0-9A-Za-z-]{1,200})</string>", RegexOptions.CultureInvariant);
 
     private const string Header =
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" +
@@ -480,15 +482,12 @@ public sealed class MdmEndpointTests(MdmApiFixture fixture) : IClassFixture<MdmA
 
     private static ByteArrayContent Content(string body, string? contentType) => Content(Encoding.UTF8.GetBytes(body), contentType);
 
+    /// <summary>The body signed as the device it names would sign it; a body naming no usable UDID is signed by a device of its own.</summary>
     private static ByteArrayContent Content(byte[] body, string? contentType)
     {
-        var content = new ByteArrayContent(body);
-        if (contentType is not null)
-        {
-            content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        }
+        var named = s_udidEntry.Match(Encoding.UTF8.GetString(body));
 
-        return content;
+        return MdmSigning.Content(body, contentType, MdmSigning.IdentityFor(named.Success ? named.Groups[1].Value : NewUdid()));
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
