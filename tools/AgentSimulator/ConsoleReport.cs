@@ -93,7 +93,7 @@ internal static class ConsoleReport
     private static void PrintIdentities(SimulatorOptions options, DevicePki pki)
     {
         var ca = Path.Combine(pki.Folder, DevicePki.CaCertificateFile);
-        var expired = options.ExpiredIdentities > 0 ? $"; the first {options.ExpiredIdentities} Macs' have expired" : "";
+        var expired = options.ExpiredIdentities > 0 ? $"; {options.ExpiredIdentities} already expired (the first Macs)" : "";
         Console.WriteLine(options.MdmSignature
             ? $"MDM over {options.Api} with Mdm-Signature (detached CMS of each body, signed by the Mac's identity)."
             : $"MDM over TLS to {options.MdmUrl}, the Mac's identity as client certificate; the server must present " +
@@ -105,7 +105,7 @@ internal static class ConsoleReport
         (gateway, agent.Mac?.Identity) switch
         {
             (null, _) or (_, null) => "",
-            (_, { } identity) when identity.NotAfter <= DateTimeOffset.UtcNow => "expired",
+            (_, { } identity) when identity.NotAfter <= TimeProvider.System.GetUtcNow() => "expired",
             (_, { } identity) => identity.NotAfter.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
         };
 

@@ -123,7 +123,8 @@ internal sealed class SimulatorOptions
                                      error:N           write fleet_detail_query_os_version with
                                                        status 1 "no such table: os_version"
           --seed <n>               Host UUIDs, serials and jitter derive from it (0-99999999). Default 1.
-          --concurrency <n>        Most connections open to the Api at once. Default 64.
+          --concurrency <n>        Most connections open to the Api at once. Default 64. MDM over TLS
+                                   is apart: each Mac keeps one connection for its identity.
 
         MDM (Macs only):
           --mdm-behaviour <spec>   Give an MDM behaviour to N Macs, taken from the end of the Macs
@@ -170,7 +171,7 @@ internal sealed class SimulatorOptions
         UUID <seed, 8 digits>-0000-4000-8000-<N, 12 digits>, serial SIM<seed mod 1000, 3 digits><N, 6 digits>
         and hostname sim-<profile>-<N, 4 digits>, e.g. 00000001-0000-4000-8000-000000000007, SIM001000007,
         sim-macos14-0007. A Mac's MDM UDID is its UUID. The host table printed at start shows each host's
-        fault and MDM behaviour. A Mac starts with the two profiles of the real `profiles -C` output in
+        fault, its identity's expiry and its MDM behaviour. A Mac starts with the two profiles of the real `profiles -C` output in
         test/payloads/osquery-extension and reports them, and what MDM installed, in
         fleet_detail_query_mdm_config_profiles_darwin and in ProfileList answers.
         A Mac that installs a renewed identity (the com.fleet-orleans.mdm.identity profile with its PKCS#12)
