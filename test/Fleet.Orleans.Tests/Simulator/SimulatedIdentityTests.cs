@@ -9,7 +9,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Fleet.Tests.Simulator;
 
-public sealed class SimulatedIdentityTests
+public sealed class SimulatedIdentityTests : IDisposable
 {
     private const string Udid = "00000001-0000-4000-8000-000000000003";
     private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
@@ -69,7 +69,8 @@ public sealed class SimulatedIdentityTests
     [Fact]
     public void TryLoad_WithoutThePki_NamesTheMissingFilesAndWhoCreatesThem()
     {
-        var empty = Directory.CreateTempSubdirectory("fleet-simulator-no-pki-").FullName;
+        var empty = Path.Combine(_pki.Folder, "empty");
+        Directory.CreateDirectory(empty);
 
         var loaded = DevicePki.TryLoad(empty, serverCertificate: true, _clock, out var pki, out var error);
 
@@ -244,6 +245,8 @@ public sealed class SimulatedIdentityTests
         Assert.Equal($"mdm/checkin: identity refused, {shown}: the certificate does not chain to a configured device CA", refused.Message);
         Assert.Equal((status, unauthorized, forbidden), (refused.StatusCode, client.Unauthorized, client.Forbidden));
     }
+
+    public void Dispose() => _pki.Dispose();
 
     private MacDevice NewMac(MdmBehaviour behaviour, DeviceIdentity identity) => new(Udid, s_facts, behaviour, _clock, identity);
 

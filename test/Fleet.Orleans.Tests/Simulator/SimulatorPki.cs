@@ -8,9 +8,9 @@ namespace Fleet.Tests.Simulator;
 /// <summary>
 /// A development PKI folder shaped like the one tools/start writes, made in the test with fixed dates: a device CA
 /// valid 2025–2035 (<c>device-ca.pem</c>, <c>device-ca.key</c>) and a TLS server certificate for 127.0.0.1
-/// (<c>server.pem</c>, its key kept in <see cref="Server"/> for the test's Kestrel).
+/// (<c>server.pem</c>, its key kept in <see cref="Server"/> for the test's Kestrel). Disposing deletes the folder.
 /// </summary>
-internal sealed class SimulatorPki
+internal sealed class SimulatorPki : IDisposable
 {
     public static readonly DateTimeOffset CaNotBefore = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
@@ -57,6 +57,8 @@ internal sealed class SimulatorPki
 
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
+
+    public void Dispose() => Directory.Delete(Folder, recursive: true);
 
     public DevicePki Load(TimeProvider clock, bool serverCertificate = true)
     {
