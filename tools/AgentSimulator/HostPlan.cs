@@ -3,33 +3,45 @@ using Fleet.AgentSimulator.Mdm;
 namespace Fleet.AgentSimulator;
 
 /// <summary>
-/// Turns the options into numbered agents, handing out faults from the end of the host list and MDM
-/// behaviours from the end of the Macs.
+/// Turns the options into numbered agents, handing out faults from the end of the host list, MDM
+/// behaviours from the end of the Macs and expired identities from their front.
 /// </summary>
 internal static class HostPlan
 {
     // The rendered payloads come from a MacBook Pro; osquery reports only its model identifier.
     private const string MacModelName = "MacBook Pro";
 
-    public static IReadOnlyList<SimulatedAgent> CreateAgents(SimulatorOptions options, HttpClient http, TimeProvider clock)
+    /// <summary>The agents, numbered from 1; <paramref name="pki"/> issues each Mac's identity (without it, they present none).</summary>
+    public static IReadOnlyList<SimulatedAgent> CreateAgents(
+        SimulatorOptions options, HttpClient http, TimeProvider clock, DevicePki? pki)
     {
         var profiles = options.Hosts.SelectMany(host => Enumerable.Repeat(host.Profile, host.Count)).ToList();
         var faults = FromTheEnd(profiles.Count, FaultMode.None, options.Faults);
         var macCount = profiles.Count(profile => profile.IsMac);
         var behaviours = new Queue<MdmBehaviour>(FromTheEnd(macCount, MdmBehaviour.Normal, options.MdmBehaviours));
+        var expired = new Queue<bool>(Enumerable.Range(0, macCount).Select(mac => mac < options.ExpiredIdentities));
 
         return profiles
             .Select((profile, index) =>
             {
                 var identity = HostIdentity.Create(profile, options.Seed, index + 1);
                 var mac = profile.IsMac
-                    ? new MacDevice(identity.Uuid, MacFactsFor(profile, identity), behaviours.Dequeue(), clock)
+                    ? new MacDevice(
+                        identity.Uuid, MacFactsFor(profile, identity), behaviours.Dequeue(), clock,
+                        IdentityFor(identity.Uuid, expired.Dequeue()))
                     : null;
 
                 return new SimulatedAgent(
                     http, options.Api, options.EnrollSecret, profile, identity, faults[index], mac);
             })
             .ToList();
+
+        DeviceIdentity? IdentityFor(string udid, bool hasExpired) => (pki, hasExpired) switch
+        {
+            (null, _) => null,
+            (_, true) => pki.IssueExpired(udid, options.IdentityValidity),
+            _ => pki.Issue(udid, options.IdentityValidity),
+        };
     }
 
     /// <summary>What the Mac of this profile and identity says about itself over MDM, read from its osquery payload.</summary>

@@ -12,6 +12,9 @@ internal static class OptionsParser
     // Timers and CancelAfter take at most about 49 days; no simulation needs to run that long.
     private static readonly TimeSpan s_maxTime = TimeSpan.FromDays(30);
 
+    // The development CA lives ten years; an identity never outlives it anyway.
+    private const int MaxIdentityDays = 3650;
+
     public static ParseResult Parse(IReadOnlyList<string> args, Func<string, string?> environment)
     {
         var api = environment(SimulatorOptions.ApiUrlVariable);
@@ -27,6 +30,11 @@ internal static class OptionsParser
         var mdmPoll = SimulatorOptions.DefaultMdmPoll;
         var mdm = true;
         var pushCertificateExpired = false;
+        string? pki = null;
+        string? mdmUrl = null;
+        var signature = false;
+        var identityDays = SimulatorOptions.DefaultIdentityDays;
+        var expiredIdentities = 0;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -35,10 +43,11 @@ internal static class OptionsParser
                 return new ParseResult(null, ShowHelp: true, null);
             }
 
-            if (args[i] is "--no-mdm" or "--push-cert-expired")
+            if (args[i] is "--no-mdm" or "--push-cert-expired" or "--mdm-signature")
             {
                 mdm &= args[i] != "--no-mdm";
                 pushCertificateExpired |= args[i] == "--push-cert-expired";
+                signature |= args[i] == "--mdm-signature";
                 continue;
             }
 
@@ -84,12 +93,24 @@ internal static class OptionsParser
                     break;
                 case "--mdm-poll" when TryParseTime(value, out mdmPoll) && mdmPoll > TimeSpan.Zero:
                     break;
+                case "--pki" when value.Length > 0:
+                    pki = value;
+                    break;
+                case "--mdm-url":
+                    mdmUrl = value;
+                    break;
+                case "--identity-days" when TryParseCount(value, out identityDays) && identityDays is > 0 and <= MaxIdentityDays:
+                    break;
+                case "--identity-expired" when TryParseCount(value, out expiredIdentities):
+                    break;
                 default:
                     return Fail(IsKnown(name) ? $"bad value for {name}: '{value}'" : $"unknown option {name}");
             }
         }
 
-        if ((Validate(api, secret, counts, faults) ?? ValidateMdm(counts, behaviours, mdm)) is { } error)
+        var identities = new IdentityChoices(mdmUrl, signature, expiredIdentities);
+        if ((Validate(api, secret, counts, faults) ?? ValidateMdm(counts, behaviours, mdm) ?? ValidateIdentities(counts, identities, mdm))
+            is { } error)
         {
             return Fail(error);
         }
@@ -109,6 +130,11 @@ internal static class OptionsParser
             PushPort = pushPort,
             PushCertificateExpired = pushCertificateExpired,
             MdmPoll = mdmPoll,
+            PkiFolder = pki ?? SimulatorOptions.DefaultPkiFolder,
+            MdmUrl = mdmUrl is null ? SimulatorOptions.DefaultMdmUrl : new Uri(mdmUrl),
+            MdmSignature = signature,
+            IdentityValidity = TimeSpan.FromDays(identityDays),
+            ExpiredIdentities = expiredIdentities,
         };
 
         return new ParseResult(options, ShowHelp: false, null);
@@ -193,6 +219,21 @@ internal static class OptionsParser
         };
     }
 
+    private static string? ValidateIdentities(Dictionary<HostProfile, int> counts, IdentityChoices identities, bool mdm)
+    {
+        var macs = counts.Where(count => count.Key.IsMac).Sum(count => (long)count.Value);
+
+        return identities switch
+        {
+            { ExpiredCount: > 0 } when !mdm => "--identity-expired needs MDM, which --no-mdm turns off",
+            { ExpiredCount: var expired } when expired > macs => $"--identity-expired asks for {expired} Macs but there are only {macs}",
+            { MdmUrl: not null, Signature: true } => "--mdm-url is the TLS address; --mdm-signature sends over --api instead: give one",
+            { MdmUrl: { } url } when !Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "https"
+                => $"--mdm-url must be an absolute https address, not '{url}'",
+            _ => null,
+        };
+    }
+
     private static (string Name, string? Value) SplitOption(string arg)
     {
         var equals = arg.IndexOf('=', StringComparison.Ordinal);
@@ -205,10 +246,13 @@ internal static class OptionsParser
     private static bool IsKnown(string name) => name
         is "--api" or "--enroll-secret" or "--macos14" or "--macos15" or "--macos13" or "--ubuntu"
         or "--interval" or "--duration" or "--fault" or "--seed" or "--concurrency"
-        or "--mdm-behaviour" or "--push-port" or "--mdm-poll";
+        or "--mdm-behaviour" or "--push-port" or "--mdm-poll" or "--pki" or "--mdm-url" or "--identity-days"
+        or "--identity-expired";
 
     private static bool TryParseCount(string text, out int count) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out count);
 
     private static ParseResult Fail(string error) => new(null, ShowHelp: false, error);
+
+    private sealed record IdentityChoices(string? MdmUrl, bool Signature, int ExpiredCount);
 }

@@ -19,16 +19,26 @@ if (parsed.Options is null)
 }
 
 var options = parsed.Options;
+var (pki, pkiError) = LoadPki();
+if (pkiError is not null)
+{
+    Console.Error.WriteLine($"error: {pkiError}. See --help.");
+
+    return 2;
+}
+
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = options.Concurrency };
 using var http = new HttpClient(handler) { Timeout = SimulatorOptions.RequestTimeout };
-var agents = HostPlan.CreateAgents(options, http, TimeProvider.System);
+var agents = HostPlan.CreateAgents(options, http, TimeProvider.System, pki);
 await using var gateway = await StartPushGatewayAsync();
 if (options.Mdm && options.MacCount > 0 && gateway is null)
 {
     return 1;
 }
 
-ConsoleReport.PrintStart(options, agents, gateway);
+using var transport = pki is null ? null : CreateTransport(pki);
+var mdm = transport is null ? null : new MdmClient(transport);
+ConsoleReport.PrintStart(options, agents, gateway, pki);
 
 using var stopping = new CancellationTokenSource();
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -42,18 +52,39 @@ var clock = Stopwatch.StartNew();
 var errors = new ErrorLog(clock);
 var scheduler = new AgentScheduler(options, errors);
 var running = agents.Select((agent, index) => scheduler.RunAsync(agent, index + 1, stopping.Token)).ToList();
-if (gateway is not null)
+if (gateway is not null && mdm is not null)
 {
-    var mdm = new MdmClient(http, options.Api);
     running.AddRange(agents.Where(agent => agent.Mac is not null)
         .Select(agent => scheduler.RunMacAsync(agent, mdm, stopping.Token)));
 }
 
 await PrintStatusUntilStoppedAsync();
 await Task.WhenAll(running);
-ConsoleReport.PrintTotals(clock, agents, errors, gateway);
+ConsoleReport.PrintTotals(clock, agents, errors, gateway, mdm);
 
 return 0;
+
+// Only Macs that enroll in MDM need identities, and only TLS needs the server certificate to pin.
+(DevicePki? Pki, string? Error) LoadPki()
+{
+    if (!options.Mdm || options.MacCount == 0)
+    {
+        return (null, null);
+    }
+
+    var folder = Path.GetFullPath(options.PkiFolder);
+
+    return DevicePki.TryLoad(folder, serverCertificate: !options.MdmSignature, TimeProvider.System, out var loaded, out var error)
+        ? (loaded, null)
+        : (null, error);
+}
+
+MdmTransport CreateTransport(DevicePki loaded) => options.MdmSignature
+    ? new SignedMdmTransport(http, options.Api)
+    : new TlsMdmTransport(
+        options.MdmUrl,
+        loaded.ServerCertificate ?? throw new InvalidOperationException("the PKI was loaded without server.pem"),
+        SimulatorOptions.RequestTimeout);
 
 async Task<PushGateway?> StartPushGatewayAsync()
 {
@@ -96,7 +127,7 @@ async Task PrintStatusUntilStoppedAsync()
     {
         while (await timer.WaitForNextTickAsync(stopping.Token))
         {
-            ConsoleReport.PrintStatus(clock, agents, errors, gateway);
+            ConsoleReport.PrintStatus(clock, agents, errors, gateway, mdm);
         }
     }
     catch (OperationCanceledException)

@@ -23,6 +23,15 @@ internal sealed class SimulatorOptions
     /// <summary>How often an awake Mac starts an MDM session when no push comes.</summary>
     public static readonly TimeSpan DefaultMdmPoll = TimeSpan.FromSeconds(60);
 
+    /// <summary>Where the development PKI is looked for: <c>tools/start</c>'s data folder, under the current directory.</summary>
+    public static readonly string DefaultPkiFolder = DevicePki.DefaultFolder;
+
+    /// <summary>The Api's HTTPS listener that <c>tools/start</c> opens for MDM with client certificates.</summary>
+    public static readonly Uri DefaultMdmUrl = new("https://127.0.0.1:5443");
+
+    /// <summary>How long a simulated Mac's identity is valid, like a real enrollment's.</summary>
+    public const int DefaultIdentityDays = 365;
+
     /// <summary>A request to the Api that takes longer than this counts as an error.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
@@ -65,6 +74,21 @@ internal sealed class SimulatorOptions
     /// <summary>The backstop: an awake Mac starts a session this long after its last one when no push comes.</summary>
     public TimeSpan MdmPoll { get; init; } = DefaultMdmPoll;
 
+    /// <summary>The folder with <c>device-ca.pem</c>, <c>device-ca.key</c> and <c>server.pem</c>.</summary>
+    public string PkiFolder { get; init; } = DefaultPkiFolder;
+
+    /// <summary>The Api's HTTPS address for MDM with the Mac's identity as client certificate.</summary>
+    public Uri MdmUrl { get; init; } = DefaultMdmUrl;
+
+    /// <summary>Whether MDM goes over <see cref="Api"/> with an <c>Mdm-Signature</c> header instead of TLS to <see cref="MdmUrl"/>.</summary>
+    public bool MdmSignature { get; init; }
+
+    /// <summary>How long each Mac's identity is valid from the start of the run.</summary>
+    public TimeSpan IdentityValidity { get; init; } = TimeSpan.FromDays(DefaultIdentityDays);
+
+    /// <summary>How many Macs, from the front of the Macs, start with an identity that has already expired.</summary>
+    public int ExpiredIdentities { get; init; }
+
     public int HostCount => Hosts.Sum(host => host.Count);
 
     public int MacCount => Hosts.Where(host => host.Profile.IsMac).Sum(host => host.Count);
@@ -78,7 +102,8 @@ internal sealed class SimulatorOptions
               [--macos14 N] [--macos15 N] [--macos13 N] [--ubuntu N] [--interval 10s] [--duration 5m]
               [--fault <kind>:N[:SECONDS]]... [--seed 1] [--concurrency 64]
               [--mdm-behaviour <kind>:N[:SESSIONS]]... [--push-port 2197] [--push-cert-expired]
-              [--mdm-poll 60s] [--no-mdm]
+              [--mdm-poll 60s] [--pki DIR] [--mdm-url <url> | --mdm-signature] [--identity-days 365]
+              [--identity-expired N] [--no-mdm]
 
         Options:
           --api <url>              Api base address, e.g. http://127.0.0.1:5080. Default: $FLEET_API_URL.
@@ -98,7 +123,8 @@ internal sealed class SimulatorOptions
                                      error:N           write fleet_detail_query_os_version with
                                                        status 1 "no such table: os_version"
           --seed <n>               Host UUIDs, serials and jitter derive from it (0-99999999). Default 1.
-          --concurrency <n>        Most connections open to the Api at once. Default 64.
+          --concurrency <n>        Most connections open to the Api at once. Default 64. MDM over TLS
+                                   is apart: each Mac keeps one connection for its identity.
 
         MDM (Macs only):
           --mdm-behaviour <spec>   Give an MDM behaviour to N Macs, taken from the end of the Macs
@@ -113,11 +139,30 @@ internal sealed class SimulatorOptions
                                      mdm-error:N        answer InstallProfile with Error, ErrorChain
                                                         4001 MCProfileErrorDomain "The profile … could
                                                         not be installed."
+                                     renewal-notnow:N:TIMES
+                                                        answer each identity renewal NotNow TIMES
+                                                        times, then install it and acknowledge
+                                     renewal-ignore:N   never answer an identity renewal: send no
+                                                        report for it (the session ends there)
           --push-port <port>       Port of the loopback push gateway on 127.0.0.1. Default 2197; the
                                    service's Fleet__Mdm__Push__GatewayUrl must point at it.
           --push-cert-expired      The gateway answers every push 403 ExpiredProviderToken.
           --mdm-poll <time>        An awake Mac also starts a session this long after its last one
                                    when no push comes. Default 60s.
+          --pki <dir>              The development PKI tools/start creates: device-ca.pem and
+                                   device-ca.key issue each Mac's identity (ECDSA P-256, CN=<UDID>,
+                                   client authentication, random serial); server.pem is the only
+                                   certificate the Macs accept from the Api over TLS (pinned: no
+                                   system trust). Default .data/dev/pki under the current directory.
+          --mdm-url <url>          The Api's HTTPS address for MDM; every request presents the Mac's
+                                   identity as TLS client certificate. Default https://127.0.0.1:5443.
+          --mdm-signature          Send MDM over --api instead, as behind a load balancer that ends
+                                   TLS: each request carries Mdm-Signature, a base64 detached CMS
+                                   signature of its body made with the Mac's identity.
+          --identity-days <n>      Identities are valid this many days from now (at most until the
+                                   CA's own end); fewer days reach the service's renewal window
+                                   sooner. Default 365.
+          --identity-expired <N>   The first N Macs start with an identity that already expired.
           --no-mdm                 Macs are osquery agents only: no MDM, no push gateway.
           -h, --help               Show this help.
 
@@ -126,9 +171,12 @@ internal sealed class SimulatorOptions
         UUID <seed, 8 digits>-0000-4000-8000-<N, 12 digits>, serial SIM<seed mod 1000, 3 digits><N, 6 digits>
         and hostname sim-<profile>-<N, 4 digits>, e.g. 00000001-0000-4000-8000-000000000007, SIM001000007,
         sim-macos14-0007. A Mac's MDM UDID is its UUID. The host table printed at start shows each host's
-        fault and MDM behaviour. A Mac starts with the two profiles of the real `profiles -C` output in
+        fault, its identity's expiry and its MDM behaviour. A Mac starts with the two profiles of the real `profiles -C` output in
         test/payloads/osquery-extension and reports them, and what MDM installed, in
         fleet_detail_query_mdm_config_profiles_darwin and in ProfileList answers.
-        Prints a status line every 10 s, and totals on Ctrl-C or at the end of --duration.
+        A Mac that installs a renewed identity (the com.fleet-orleans.mdm.identity profile with its PKCS#12)
+        acknowledges with its old identity and presents the new one from its next request.
+        Prints a status line every 10 s, and totals on Ctrl-C or at the end of --duration; the MDM line
+        counts identities renewed and requests the Api refused for their identity (401 and 403).
         """;
 }

@@ -204,6 +204,8 @@ public sealed class SimulatedMacTests
     [InlineData("lose-ack:1", MdmBehaviourKind.LoseAck, 1, 0)]
     [InlineData("asleep:4", MdmBehaviourKind.Asleep, 4, 0)]
     [InlineData("mdm-error:2", MdmBehaviourKind.MdmError, 2, 0)]
+    [InlineData("renewal-notnow:3:2", MdmBehaviourKind.RenewalNotNow, 3, 2)]
+    [InlineData("renewal-ignore:5", MdmBehaviourKind.RenewalIgnore, 5, 0)]
     public void Behaviour_ParsesTheCommandLineSpelling(string text, MdmBehaviourKind kind, int hosts, int sessions)
     {
         Assert.True(MdmBehaviour.TryParse(text, out var parsed), text);
@@ -216,6 +218,10 @@ public sealed class SimulatedMacTests
     [InlineData("notnow:3:0")]
     [InlineData("lose-ack:0")]
     [InlineData("sleepy:1")]
+    [InlineData("renewal-notnow:3")]
+    [InlineData("renewal-notnow:3:0")]
+    [InlineData("renewal-ignore:1:2")]
+    [InlineData("renewal-ignore:0")]
     public void Behaviour_RefusesABadSpelling(string text) => Assert.False(MdmBehaviour.TryParse(text, out _), text);
 
     // The rows osquery's macos_profiles gives for the real profiles output: display_name, identifier, install_date.

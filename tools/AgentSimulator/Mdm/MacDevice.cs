@@ -14,9 +14,9 @@ public sealed record MacFacts(
 public sealed record MdmAnswer(string? Report, string Status);
 
 /// <summary>
-/// The MDM side of one simulated Mac: its enrollment messages, its push credentials, its installed profiles,
-/// and how it answers each command according to its <see cref="MdmBehaviour"/>. Sending is someone else's job
-/// (<see cref="MdmClient"/>), so the answers can be driven and checked without a server. One session runs at a
+/// The MDM side of one simulated Mac: its enrollment messages, its push credentials, its identity, its installed
+/// profiles, and how it answers each command according to its <see cref="MdmBehaviour"/>. Sending is someone else's
+/// job (<see cref="MdmClient"/>), so the answers can be driven and checked without a server. One session runs at a
 /// time; profiles and counters may be read from any thread.
 /// </summary>
 public sealed class MacDevice
@@ -26,22 +26,35 @@ public sealed class MacDevice
 
     public const string ProfileErrorDomain = "MCProfileErrorDomain";
 
+    /// <summary>The <c>PayloadIdentifier</c> of the profile that installs a renewed MDM identity.</summary>
+    public const string IdentityProfileIdentifier = "com.fleet-orleans.mdm.identity";
+
+    /// <summary>The payload type of an identity (key and certificate) in a PKCS#12 with a password.</summary>
+    public const string Pkcs12PayloadType = "com.apple.security.pkcs12";
+
     private readonly TimeProvider _clock;
     private readonly Lock _lock = new();
     private readonly List<MacProfile> _profiles = [.. MacProfiles.Baseline];
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Dictionary<string, long> _answers = new(StringComparer.Ordinal);
+    private DeviceIdentity? _identity;
+    private DeviceIdentity? _installedIdentity;
     private int _notNowSessionsLeft;
+    private int _renewalNotNowsLeft;
     private bool _notNowThisSession;
     private long _sessions;
     private long _pushesReceived;
     private long _pushesIgnored;
+    private long _identitiesInstalled;
 
-    public MacDevice(string udid, MacFacts facts, MdmBehaviour behaviour, TimeProvider clock)
+    /// <summary>A Mac that enrolls with <paramref name="identity"/>; without one it presents none.</summary>
+    public MacDevice(string udid, MacFacts facts, MdmBehaviour behaviour, TimeProvider clock, DeviceIdentity? identity = null)
     {
         _clock = clock;
-        _notNowSessionsLeft = behaviour.NotNowSessions;
+        _identity = identity;
+        _notNowSessionsLeft = behaviour.Kind == MdmBehaviourKind.NotNow ? behaviour.NotNowCount : 0;
+        _renewalNotNowsLeft = RenewalNotNows(behaviour);
         Udid = udid;
         Facts = facts;
         Behaviour = behaviour;
@@ -74,6 +87,12 @@ public sealed class MacDevice
     public long PushesReceived => Interlocked.Read(ref _pushesReceived);
 
     public long PushesIgnored => Interlocked.Read(ref _pushesIgnored);
+
+    /// <summary>The identity the Mac presents on its next request.</summary>
+    public DeviceIdentity? Identity => Volatile.Read(ref _identity);
+
+    /// <summary>Renewed identities it installed from an identity profile.</summary>
+    public long IdentitiesInstalled => Interlocked.Read(ref _identitiesInstalled);
 
     /// <summary>Commands answered, by the report's status (<c>lost</c> for an acknowledgement that never arrived).</summary>
     public IReadOnlyDictionary<string, long> Answers
@@ -161,9 +180,22 @@ public sealed class MacDevice
         return Plist.Write(new() { ["Status"] = "Idle", ["UDID"] = Udid });
     }
 
+    /// <summary>
+    /// The report last answered has been sent (or lost on the way). A renewed identity installed by that command is the
+    /// one the Mac presents from now on: the acknowledgement itself still goes out with the identity it replaces.
+    /// </summary>
+    public void ReportSent()
+    {
+        if (Interlocked.Exchange(ref _installedIdentity, null) is { } installed)
+        {
+            Volatile.Write(ref _identity, installed);
+        }
+    }
+
     /// <summary>Ends a session; a NotNow Mac has one NotNow session fewer left once it said NotNow in this one.</summary>
     public void EndSession()
     {
+        ReportSent();
         if (_notNowThisSession && _notNowSessionsLeft > 0)
         {
             _notNowSessionsLeft--;
@@ -228,11 +260,23 @@ public sealed class MacDevice
         }
 
         var name = profile.GetValueOrDefault("PayloadDisplayName") as string ?? identifier;
+        var renewal = identifier == IdentityProfileIdentifier;
+        if (renewal && DeclineRenewal(uuid) is { } declined)
+        {
+            return declined;
+        }
+
         if (Behaviour.Kind == MdmBehaviourKind.MdmError)
         {
             var description = $"The profile “{name}” could not be installed.";
 
             return Report("Error", uuid, ("ErrorChain", ErrorChain(ProfileErrorCode, ProfileErrorDomain, description)));
+        }
+
+        var (identity, unreadable) = renewal ? ReadIdentity(uuid, profile, name) : (null, null);
+        if (unreadable is not null)
+        {
+            return unreadable;
         }
 
         var installed = new MacProfile(
@@ -243,10 +287,61 @@ public sealed class MacDevice
             _profiles.Add(installed);
         }
 
+        if (identity is not null)
+        {
+            Volatile.Write(ref _installedIdentity, identity);
+            Interlocked.Increment(ref _identitiesInstalled);
+            _renewalNotNowsLeft = RenewalNotNows(Behaviour);
+        }
+
         var acknowledged = Report("Acknowledged", uuid);
 
         return Behaviour.Kind == MdmBehaviourKind.LoseAck ? new MdmAnswer(null, "lost") : acknowledged;
     }
+
+    // A renewal-ignore Mac sends nothing for a renewal; a renewal-notnow Mac says NotNow to each renewal a few times first.
+    private MdmAnswer? DeclineRenewal(string uuid)
+    {
+        if (Behaviour.Kind == MdmBehaviourKind.RenewalIgnore)
+        {
+            return new MdmAnswer(null, "ignored");
+        }
+
+        if (_renewalNotNowsLeft > 0)
+        {
+            _renewalNotNowsLeft--;
+
+            return Report("NotNow", uuid);
+        }
+
+        return null;
+    }
+
+    // The identity profile carries one PKCS#12 payload with its password; a profile without one is malformed.
+    private (DeviceIdentity? Identity, MdmAnswer? Failure) ReadIdentity(string uuid, Dictionary<string, object> profile, string name)
+    {
+        var payload = (profile.GetValueOrDefault("PayloadContent") as List<object> ?? [])
+            .OfType<Dictionary<string, object>>()
+            .FirstOrDefault(content => content.GetValueOrDefault("PayloadType") as string == Pkcs12PayloadType);
+        if (payload?.GetValueOrDefault("PayloadContent") is not byte[] pkcs12 || payload.GetValueOrDefault("Password") is not string password)
+        {
+            return (null, Report("CommandFormatError", uuid));
+        }
+
+        try
+        {
+            return (DeviceIdentity.FromPkcs12(pkcs12, password), null);
+        }
+        catch (CryptographicException exception)
+        {
+            var description = $"The identity in the profile “{name}” could not be read: {exception.Message}";
+
+            return (null, Report("Error", uuid, ("ErrorChain", ErrorChain(ProfileErrorCode, ProfileErrorDomain, description))));
+        }
+    }
+
+    private static int RenewalNotNows(MdmBehaviour behaviour) =>
+        behaviour.Kind == MdmBehaviourKind.RenewalNotNow ? behaviour.NotNowCount : 0;
 
     // Removing a profile that is not there is acknowledged too: the Mac ends up as asked.
     private MdmAnswer RemoveProfile(string uuid, Dictionary<string, object> command)

@@ -19,12 +19,21 @@ public enum MdmBehaviourKind
 
     /// <summary>Answers every <c>InstallProfile</c> with <c>Error</c> and an error chain like macOS's.</summary>
     MdmError,
+
+    /// <summary>Answers each identity renewal <c>NotNow</c> a number of times, then installs it and acknowledges.</summary>
+    RenewalNotNow,
+
+    /// <summary>Never answers an identity renewal: it sends no report for it, and its session ends there.</summary>
+    RenewalIgnore,
 }
 
 /// <summary>The MDM behaviour a simulated Mac plays, with its parameter.</summary>
 /// <param name="Kind">What the Mac does.</param>
-/// <param name="NotNowSessions">For <see cref="MdmBehaviourKind.NotNow"/>: how many sessions it answers NotNow in.</param>
-public sealed record MdmBehaviour(MdmBehaviourKind Kind, int NotNowSessions)
+/// <param name="NotNowCount">
+/// For <see cref="MdmBehaviourKind.NotNow"/>: how many sessions it answers NotNow in; for
+/// <see cref="MdmBehaviourKind.RenewalNotNow"/>: how many NotNow answers each renewal gets before it is acknowledged.
+/// </param>
+public sealed record MdmBehaviour(MdmBehaviourKind Kind, int NotNowCount)
 {
     public static MdmBehaviour Normal { get; } = new(MdmBehaviourKind.Normal, 0);
 
@@ -34,9 +43,16 @@ public sealed record MdmBehaviour(MdmBehaviourKind Kind, int NotNowSessions)
 
     public static MdmBehaviour MdmError { get; } = new(MdmBehaviourKind.MdmError, 0);
 
+    public static MdmBehaviour RenewalIgnore { get; } = new(MdmBehaviourKind.RenewalIgnore, 0);
+
     public static MdmBehaviour NotNow(int sessions) => new(MdmBehaviourKind.NotNow, sessions);
 
-    /// <summary>Reads <c>notnow:HOSTS:SESSIONS</c>, <c>lose-ack:HOSTS</c>, <c>asleep:HOSTS</c> or <c>mdm-error:HOSTS</c>.</summary>
+    public static MdmBehaviour RenewalNotNow(int times) => new(MdmBehaviourKind.RenewalNotNow, times);
+
+    /// <summary>
+    /// Reads <c>notnow:HOSTS:SESSIONS</c>, <c>lose-ack:HOSTS</c>, <c>asleep:HOSTS</c>, <c>mdm-error:HOSTS</c>,
+    /// <c>renewal-notnow:HOSTS:TIMES</c> or <c>renewal-ignore:HOSTS</c>.
+    /// </summary>
     public static bool TryParse(string text, out (MdmBehaviour Behaviour, int Count) behaviour)
     {
         behaviour = default;
@@ -46,13 +62,15 @@ public sealed record MdmBehaviour(MdmBehaviourKind Kind, int NotNowSessions)
             return false;
         }
 
-        var sessions = 0;
+        var times = 0;
         MdmBehaviour? parsed = (parts[0], parts.Length) switch
         {
-            ("notnow", 3) when TryParseCount(parts[2], out sessions) && sessions > 0 => NotNow(sessions),
+            ("notnow", 3) when TryParseCount(parts[2], out times) && times > 0 => NotNow(times),
             ("lose-ack", 2) => LoseAck,
             ("asleep", 2) => Asleep,
             ("mdm-error", 2) => MdmError,
+            ("renewal-notnow", 3) when TryParseCount(parts[2], out times) && times > 0 => RenewalNotNow(times),
+            ("renewal-ignore", 2) => RenewalIgnore,
             _ => null,
         };
         behaviour = parsed is null ? default : (parsed, count);
@@ -64,10 +82,12 @@ public sealed record MdmBehaviour(MdmBehaviourKind Kind, int NotNowSessions)
     public override string ToString() => Kind switch
     {
         MdmBehaviourKind.Normal => "-",
-        MdmBehaviourKind.NotNow => string.Create(CultureInfo.InvariantCulture, $"notnow:{NotNowSessions}"),
+        MdmBehaviourKind.NotNow => string.Create(CultureInfo.InvariantCulture, $"notnow:{NotNowCount}"),
         MdmBehaviourKind.LoseAck => "lose-ack",
         MdmBehaviourKind.Asleep => "asleep",
         MdmBehaviourKind.MdmError => "mdm-error",
+        MdmBehaviourKind.RenewalNotNow => string.Create(CultureInfo.InvariantCulture, $"renewal-notnow:{NotNowCount}"),
+        MdmBehaviourKind.RenewalIgnore => "renewal-ignore",
         _ => Kind.ToString(),
     };
 
