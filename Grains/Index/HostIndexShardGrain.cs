@@ -58,7 +58,7 @@ internal sealed partial class HostIndexShardGrain(
         var total = 0;
         foreach (var entry in _entries.Values)
         {
-            if (!Matches(entry, query))
+            if (!HostIndexRules.Matches(entry, query))
             {
                 continue;
             }
@@ -75,23 +75,7 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(new HostIndexPage(page, total));
     }
 
-    Task<HostCounts> IHostIndexShardGrain.CountAsync()
-    {
-        var byStatus = new Dictionary<RefetchStatus, int>();
-        var byPlatform = new Dictionary<string, int>(StringComparer.Ordinal);
-        var expired = 0;
-        var renewing = 0;
-        foreach (var entry in _entries.Values)
-        {
-            byStatus[entry.Status] = byStatus.GetValueOrDefault(entry.Status) + 1;
-            var platform = entry.Platform ?? HostIndex.UnknownPlatform;
-            byPlatform[platform] = byPlatform.GetValueOrDefault(platform) + 1;
-            expired += entry.Identity == IdentityState.Expired ? 1 : 0;
-            renewing += entry.Identity == IdentityState.Renewing ? 1 : 0;
-        }
-
-        return Task.FromResult(new HostCounts(_entries.Count, byStatus, byPlatform, expired, renewing));
-    }
+    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(HostIndexRules.Count(_entries.Values));
 
     Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId)
     {
@@ -113,14 +97,6 @@ internal sealed partial class HostIndexShardGrain(
 
         return Task.FromResult(summary);
     }
-
-    private static bool Matches(HostIndexEntry entry, HostQuery query) =>
-        (query.Status is null || entry.Status == query.Status)
-        && (query.Platform is null
-            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase))
-        && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
-        && (query.OsSettings is null || entry.OsSettings == query.OsSettings)
-        && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before);
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
