@@ -145,6 +145,20 @@ public sealed class IdentitySettingsAndIndexTests
     }
 
     [Fact]
+    public async Task IndexStore_KeepsTheCertificateNotAfterAndIdentityState()
+    {
+        var store = new HostIndexStore(
+            new Azure.Data.Tables.TableServiceClient(TestStorage.ConnectionString),
+            Options.Create(new Orleans.Configuration.ClusterOptions { ServiceId = $"idx-{Guid.NewGuid():N}"[..16] }));
+        HostIndexEntry[] entries = [Entry("A", s_at.AddDays(20), IdentityState.Renewing), Entry("B", null, null)];
+
+        await store.SaveAsync(7, entries, TestContext.Current.CancellationToken);
+        var loaded = await store.LoadAsync(7, TestContext.Current.CancellationToken);
+
+        Assert.Equal(entries, loaded.OrderBy(e => e.HostId, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void IdentityExpired_FailsTheMdmPartOfARefetchAtOnce_AndPendingOrVerifyingInstalls()
     {
         var reason = new Reason(ReasonCodes.IdentityExpired, "identity certificate expired at 2026-12-01T09:00:00Z");
