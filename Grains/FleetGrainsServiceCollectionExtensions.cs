@@ -1,6 +1,7 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Index;
 using Fleet.Grains.Mdm;
+using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Configuration;
@@ -13,9 +14,9 @@ namespace Fleet.Grains;
 public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers what the grains need besides Orleans itself: validated refetch policies, profile settings and
-    /// push settings, the clock, metrics, the index store and the push sender. The caller registers a
-    /// <c>TableServiceClient</c>.
+    /// Registers what the grains need besides Orleans itself: validated refetch policies, profile, push, identity
+    /// renewal and issuer settings, the clock, metrics, the index store, the push sender and the identity issuer.
+    /// The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -30,11 +31,26 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<ProfileOptions>>(new ProfileOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
         AddPush(services, configuration);
+        AddIdentity(services, configuration);
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
 
         return services;
+    }
+
+    // An issuer registered before this call (a test double) is kept.
+    private static void AddIdentity(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<RenewalOptions>()
+            .Bind(configuration.GetSection(RenewalOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RenewalOptions>>(new RenewalOptionsValidator(configuration));
+        services.AddOptions<IssuerOptions>()
+            .Bind(configuration.GetSection(IssuerOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<IssuerOptions>>(new IssuerOptionsValidator(configuration));
+        services.TryAddSingleton<IIdentityIssuer, CaIdentityIssuer>();
     }
 
     // A sender registered before this call (a test double) is kept.

@@ -9,6 +9,9 @@ public static class FleetStorage
     /// <summary>Grain storage provider holding <see cref="Teams.TeamState"/>.</summary>
     public const string TeamStore = "teams";
 
+    /// <summary>Grain storage provider holding which host owns each device identity certificate.</summary>
+    public const string IdentityStore = "identities";
+
     /// <summary>Azure table holding the host index, one row per host, partitioned by service and shard.</summary>
     public const string IndexTable = "FleetHostIndex";
 }

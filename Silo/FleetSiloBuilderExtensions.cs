@@ -26,6 +26,7 @@ public static class FleetSiloBuilderExtensions
         silo.Services.AddSingleton(tables);
         silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.TeamStore, options => options.TableServiceClient = tables);
+        silo.AddAzureTableGrainStorage(FleetStorage.IdentityStore, options => options.TableServiceClient = tables);
         silo.UseAzureTableReminderService(options => options.TableServiceClient = tables);
 
         // Orleans refuses reminder periods below its minimum (1 minute by default); follow the configured period.

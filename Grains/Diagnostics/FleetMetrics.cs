@@ -129,5 +129,13 @@ public static class Words
         _ => "none",
     };
 
+    public static string Of(IdentityVerdict verdict) => verdict switch
+    {
+        IdentityVerdict.Accepted => "accepted",
+        IdentityVerdict.Unrecognised => "unrecognised",
+        IdentityVerdict.Foreign => "foreign",
+        _ => "expired",
+    };
+
     public static string Of(ProfileOperation operation) => operation == ProfileOperation.Remove ? "remove" : "install";
 }

@@ -44,17 +44,31 @@ internal sealed partial class HostGrain
     {
         var now = time.GetUtcNow();
         metrics.CheckIn("mdm_checkin");
-
-        return checkIn.Type switch
+        if (checkIn.Type == MdmCheckInType.Authenticate)
         {
-            MdmCheckInType.Authenticate => await AuthenticateAsync(checkIn, now),
-            MdmCheckInType.TokenUpdate => await TokenUpdateAsync(checkIn, now),
-            _ => await CheckOutAsync(now),
-        };
+            return await AuthenticateAsync(checkIn, now);
+        }
+
+        // An unauthenticated check-in changes nothing, not even last-seen times.
+        var identity = await CheckIdentityAsync(checkIn.Certificate, now);
+        if (identity.Verdict != IdentityVerdict.Accepted)
+        {
+            return new MdmCheckInResult(false, Refused(identity, checkIn.Certificate, $"{checkIn.Type} check-in"), identity.Verdict);
+        }
+
+        return checkIn.Type == MdmCheckInType.TokenUpdate
+            ? await TokenUpdateAsync(checkIn, now)
+            : await CheckOutAsync(now);
     }
 
     private async Task<MdmCheckInResult> AuthenticateAsync(MdmCheckIn checkIn, DateTimeOffset now)
     {
+        var bound = await BindAtAuthenticateAsync(checkIn.Certificate);
+        if (bound.Verdict != IdentityVerdict.Accepted)
+        {
+            return new MdmCheckInResult(false, Refused(bound, checkIn.Certificate, "Authenticate"), bound.Verdict);
+        }
+
         var known = State.Enrolled;
         var reEnrolled = State.Mdm is not null;
         State.EnrolledAt ??= now;
@@ -65,6 +79,7 @@ internal sealed partial class HostGrain
         // A new enrollment starts a new push channel: the TokenUpdate that follows brings its target.
         State.Mdm = new MdmEnrollment { EnrolledAt = now, LastSeenAt = now, Session = State.Mdm?.Session ?? 0 };
         Queue.Clear();
+        RecordAtAuthenticate(checkIn.Certificate!, now);
         OnMdmReenrolled(reEnrolled, now);
         Advance(new RefetchEvent.MdmReenrolled(NewCommandUuid()));
         await PersistAsync();
@@ -121,19 +136,23 @@ internal sealed partial class HostGrain
         return new MdmCheckInResult(true);
     }
 
-    // Seam for the identity work (issue 4): replaced by the identity partial of this grain.
-    Task<IdentityVerdict> IHostGrain.MdmCertificateExpiredAsync(DeviceCertificate certificate) =>
-        Task.FromResult(IdentityVerdict.Unrecognised);
-
     async Task<MdmReportResult> IHostGrain.MdmReportAsync(MdmReport report)
     {
         metrics.MdmReport(report.Status);
+        var now = time.GetUtcNow();
+        var identity = await CheckIdentityAsync(report.Certificate, now);
+        if (identity.Verdict != IdentityVerdict.Accepted)
+        {
+            var request = $"{Words.Of(report.Status)} report for {report.CommandUuid ?? "no command"}";
+
+            return new MdmReportResult(null, Refused(identity, report.Certificate, request), identity.Verdict);
+        }
+
         if (State.Mdm is not { Active: true } mdm)
         {
             return Unusable(new MdmReportResult(null, "The host is not enrolled in MDM (never enrolled, or checked out)."), report);
         }
 
-        var now = time.GetUtcNow();
         var session = report.Status == MdmResultStatus.Idle ? mdm.Session + 1 : mdm.Session;
 
         // The device is awake and talking: the re-push backoff starts over.
@@ -142,12 +161,19 @@ internal sealed partial class HostGrain
         var (mustPersist, problem) = report.Status == MdmResultStatus.Idle ? (false, (string?)null) : RecordResult(report, session, now);
 
         var next = Queue.Next(session, now);
+        var command = next?.ToCommand();
         var publish = mustPersist;
         if (next is { Kind: MdmCommandKind.DeviceInformation, Epoch: { } epoch })
         {
             var step = Advance(new RefetchEvent.MdmCommandHandedOut(epoch));
             mustPersist |= step.Changed && step.MustPersist;
             publish |= step.Changed;
+        }
+        else if (next is { Kind: MdmCommandKind.RenewIdentity })
+        {
+            // The issued identity is remembered before the device can install it.
+            command = await IssueRenewalAsync(next, now);
+            mustPersist = true;
         }
 
         ScheduleRepush(now);
@@ -158,10 +184,10 @@ internal sealed partial class HostGrain
         }
         else
         {
-            LogReport(HostId, Words.Of(report.Status), report.CommandUuid, next?.CommandUuid);
+            LogReport(HostId, Words.Of(report.Status), report.CommandUuid, command?.CommandUuid);
         }
 
-        return new MdmReportResult(next?.ToCommand(), problem);
+        return new MdmReportResult(command, problem);
     }
 
     /// <summary>Applies a result to the queue and runs its effects; true when that must be written before answering.</summary>
@@ -181,7 +207,8 @@ internal sealed partial class HostGrain
             case CommandOutcome.Unknown:
                 return (false, $"Unknown command {uuid}: this host has no such command queued.");
             case CommandOutcome.NotNow:
-                return (false, null);
+                // NotNow is the queue's business, except for a renewal, whose history records it.
+                return (result.Command!.Kind == MdmCommandKind.RenewIdentity && OnRenewalAnswered(result.Command, report, now), null);
         }
 
         var command = result.Command!;
@@ -217,6 +244,9 @@ internal sealed partial class HostGrain
                 break;
             case MdmCommandKind.InstallProfile or MdmCommandKind.RemoveProfile:
                 OnProfileCommandResult(command, report.Status, report.ErrorChain, now);
+                break;
+            case MdmCommandKind.RenewIdentity:
+                OnRenewalAnswered(command, report, now);
                 break;
         }
 

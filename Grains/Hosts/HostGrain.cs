@@ -3,6 +3,7 @@ using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Mdm;
+using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
@@ -14,9 +15,10 @@ namespace Fleet.Grains.Hosts;
 
 /// <summary>
 /// One machine's truth. Check-ins that change nothing stay in memory; real changes are persisted before
-/// they are acknowledged. The host has one wake-up: the earliest of its refetch deadline, its next re-push
-/// and its profile deadlines. A grain timer fires at it while the grain is active, and a durable reminder
-/// exists while any of them does, to re-activate the host after a crash.
+/// they are acknowledged. The host has one wake-up: the earliest of its refetch deadline, its next re-push,
+/// its profile deadlines and its identity certificate's next step. A grain timer fires at it while the grain
+/// is active. A durable reminder exists while any of the first three does, to re-activate the host after a
+/// crash; the identity's steps, weeks apart, have a reminder of their own registered for the next one.
 /// </summary>
 internal sealed partial class HostGrain(
     [PersistentState("host", FleetStorage.HostStore)] IPersistentState<HostState> store,
@@ -24,6 +26,8 @@ internal sealed partial class HostGrain(
     IOptionsMonitor<PushOptions> pushOptions,
     IPushSender pushSender,
     IOptionsMonitor<ProfileOptions> profileOptions,
+    IOptionsMonitor<RenewalOptions> renewalOptions,
+    IIdentityIssuer issuer,
     TimeProvider time,
     FleetMetrics metrics,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
@@ -32,6 +36,9 @@ internal sealed partial class HostGrain(
 
     // Named for what it first guarded; reminders already stored under this name keep working.
     private const string WakeReminder = "refetch-deadline";
+
+    // A timer cannot wait for months (an identity's expiry): a later wake-up is reached in steps.
+    private static readonly TimeSpan s_maxTimerDue = TimeSpan.FromDays(1);
 
     private IGrainTimer? _wakeTimer;
     private IGrainReminder? _reminder;
@@ -187,7 +194,10 @@ internal sealed partial class HostGrain(
             State.TeamId,
             OsSettingsStatus(),
             ProfileViews(),
-            MdmView());
+            MdmView())
+        {
+            Identity = IdentityView(),
+        };
 
         return Task.FromResult<HostView?>(view);
     }
@@ -195,23 +205,26 @@ internal sealed partial class HostGrain(
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != WakeReminder)
-        {
-            return;
-        }
-
         // At-least-once, and possibly registered by an earlier activation: the stored wake-ups decide.
-        await WakeAsync(fromReminder: true);
+        if (reminderName == WakeReminder)
+        {
+            await WakeAsync(fromReminder: true);
+        }
+        else if (reminderName == IdentityReminder)
+        {
+            await WakeAsync(fromReminder: false, fromIdentityReminder: true);
+        }
     }
 
     /// <summary>
-    /// The timer or the reminder fired: runs a due refetch deadline and the due profile deadlines, writes
-    /// what they changed, then pushes if a push is due, and re-arms for the next wake-up.
+    /// The timer or a reminder fired: runs the identity's due step (expiry first fails the MDM work), a due
+    /// refetch deadline and the due profile deadlines, writes what they changed, then pushes if a push is due,
+    /// and re-arms for the next wake-up.
     /// </summary>
-    private async Task WakeAsync(bool fromReminder)
+    private async Task WakeAsync(bool fromReminder, bool fromIdentityReminder = false)
     {
         var now = time.GetUtcNow();
-        var mustPersist = false;
+        var mustPersist = OnIdentityDue(now);
         var publish = false;
         if (State.Refetch is { InFlight: true, Deadline: { } deadline } && now >= deadline)
         {
@@ -242,6 +255,7 @@ internal sealed partial class HostGrain(
             await RemoveReminderAsync();
         }
 
+        await SyncIdentityReminderAsync(fromIdentityReminder);
         Rearm();
     }
 
@@ -343,11 +357,18 @@ internal sealed partial class HostGrain(
             _reminder = await RegisterReminderAsync();
         }
 
+        await RegisterIdentityReminderIfNeededAsync();
+        var releaseIdentityReminder = ReleaseIdentityReminder();
         await WriteStateAsync();
         PublishToIndex();
         if (_reminder is not null && !NeedsReminder())
         {
             await RemoveReminderAsync();
+        }
+
+        if (releaseIdentityReminder)
+        {
+            await RemoveIdentityReminderAsync();
         }
 
         Rearm();
@@ -381,6 +402,7 @@ internal sealed partial class HostGrain(
     {
         DateTimeOffset? next = State.Refetch is { InFlight: true, Deadline: { } deadline } ? deadline : null;
         next = Earliest(next, NextPushWakeAt(time.GetUtcNow()));
+        next = Earliest(next, IdentityWakeAt());
 
         return Earliest(next, NextProfileDeadline());
     }
@@ -416,7 +438,9 @@ internal sealed partial class HostGrain(
             State.StatusChangedAt ?? State.EnrolledAt ?? time.GetUtcNow(),
             State.Refetch?.Reason,
             State.TeamId,
-            OsSettingsStatus());
+            OsSettingsStatus(),
+            State.Identity?.Current.NotAfter,
+            State.Identity is { } identity ? RenewalMachine.StateOf(identity) : null);
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);
@@ -428,6 +452,10 @@ internal sealed partial class HostGrain(
         if (due < TimeSpan.Zero)
         {
             due = TimeSpan.Zero;
+        }
+        else if (due > s_maxTimerDue)
+        {
+            due = s_maxTimerDue;
         }
 
         if (_wakeTimer is null)
@@ -460,18 +488,22 @@ internal sealed partial class HostGrain(
             return;
         }
 
+        await UnregisterAsync(_reminder);
+        _reminder = null;
+    }
+
+    private async Task UnregisterAsync(IGrainReminder reminder)
+    {
         try
         {
-            await this.UnregisterReminder(_reminder);
+            await this.UnregisterReminder(reminder);
             metrics.StorageWrite(StorageWriteKind.Reminder);
         }
         catch (ReminderException exception)
         {
-            // Already gone or changed by another activation; a stray tick will find nothing in flight.
+            // Already gone or changed by another activation; a stray tick will find nothing waiting.
             LogReminderRemovalFailed(HostId, exception);
         }
-
-        _reminder = null;
     }
 
     private RefetchPolicy CurrentPolicy()

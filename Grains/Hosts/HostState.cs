@@ -1,5 +1,6 @@
 using Fleet.Contracts;
 using Fleet.Grains.Mdm;
+using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 
@@ -35,6 +36,9 @@ public sealed class HostState
 
     /// <summary>UUIDs of the latest completed commands (at most <see cref="CommandQueue.CompletedLimit"/>), to recognise resent results.</summary>
     [Id(11)] public List<string> CompletedCommands { get; set; } = [];
+
+    /// <summary>The MDM identity certificate and its renewal; null before the device presents one.</summary>
+    [Id(12)] public IdentityRecord? Identity { get; set; }
     // Ids 9-19 belong to the MDM command channel.
 
     /// <summary>The team whose profiles the host carries; null for none.</summary>

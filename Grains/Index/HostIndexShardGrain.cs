@@ -58,7 +58,7 @@ internal sealed partial class HostIndexShardGrain(
         var total = 0;
         foreach (var entry in _entries.Values)
         {
-            if (!Matches(entry, query))
+            if (!HostIndexRules.Matches(entry, query))
             {
                 continue;
             }
@@ -75,19 +75,7 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(new HostIndexPage(page, total));
     }
 
-    Task<HostCounts> IHostIndexShardGrain.CountAsync()
-    {
-        var byStatus = new Dictionary<RefetchStatus, int>();
-        var byPlatform = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var entry in _entries.Values)
-        {
-            byStatus[entry.Status] = byStatus.GetValueOrDefault(entry.Status) + 1;
-            var platform = entry.Platform ?? HostIndex.UnknownPlatform;
-            byPlatform[platform] = byPlatform.GetValueOrDefault(platform) + 1;
-        }
-
-        return Task.FromResult(new HostCounts(_entries.Count, byStatus, byPlatform));
-    }
+    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(HostIndexRules.Count(_entries.Values));
 
     Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId)
     {
@@ -109,13 +97,6 @@ internal sealed partial class HostIndexShardGrain(
 
         return Task.FromResult(summary);
     }
-
-    private static bool Matches(HostIndexEntry entry, HostQuery query) =>
-        (query.Status is null || entry.Status == query.Status)
-        && (query.Platform is null
-            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase))
-        && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
-        && (query.OsSettings is null || entry.OsSettings == query.OsSettings);
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {

@@ -104,6 +104,8 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         ["ReasonMessage"] = Cap(e.Reason?.Message, 1024),
         ["TeamId"] = e.TeamId,
         ["OsSettings"] = (int)e.OsSettings,
+        ["CertificateNotAfter"] = e.CertificateNotAfter,
+        ["Identity"] = (int?)e.Identity,
     };
 
     private static string? Cap(string? value, int length = 255) =>
@@ -112,6 +114,10 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
     // Rows written before profiles existed have no column; a value from a newer build reads as None.
     private static ProfileStatus OsSettings(int? value) =>
         value is { } number && Enum.IsDefined((ProfileStatus)number) ? (ProfileStatus)number : ProfileStatus.None;
+
+    // Rows written before identities existed have no column: no certificate. A value from a newer build reads as none too.
+    private static IdentityState? Identity(int? value) =>
+        value is { } number && Enum.IsDefined((IdentityState)number) ? (IdentityState)number : null;
 
     private static HostIndexEntry FromRow(TableEntity row)
     {
@@ -130,6 +136,8 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
             row.GetDateTimeOffset("StatusChangedAt") ?? DateTimeOffset.UnixEpoch,
             reason,
             row.GetString("TeamId"),
-            OsSettings(row.GetInt32("OsSettings")));
+            OsSettings(row.GetInt32("OsSettings")),
+            row.GetDateTimeOffset("CertificateNotAfter"),
+            Identity(row.GetInt32("Identity")));
     }
 }

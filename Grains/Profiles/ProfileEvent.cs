@@ -29,6 +29,9 @@ public abstract record ProfileEvent
 
     /// <summary>The device removed its MDM enrollment (and with it every profile MDM installed).</summary>
     public sealed record CheckedOut : ProfileEvent;
+
+    /// <summary>The device's identity certificate expired: it cannot receive or confirm MDM commands until it enrolls again.</summary>
+    public sealed record IdentityExpired(Reason Reason) : ProfileEvent;
 }
 
 /// <summary>A command the grain must queue for a profile; it then stores the command's UUID on the record.</summary>

@@ -38,6 +38,9 @@ public static class ProfileMachine
             case ProfileEvent.CheckedOut:
                 run.Map(run.CheckedOut);
                 break;
+            case ProfileEvent.IdentityExpired expired:
+                run.Map(r => run.IdentityExpired(r, expired.Reason));
+                break;
         }
 
         return run.ToStep();
@@ -201,6 +204,11 @@ public static class ProfileMachine
                 ? Fail(r, "the device checked out of MDM before the profile was confirmed")
                 : r;
         }
+
+        public ProfileRecord? IdentityExpired(ProfileRecord r, Reason reason) =>
+            r is { Operation: ProfileOperation.Install, Status: ProfileStatus.Pending or ProfileStatus.Verifying }
+                ? Fail(r, $"{reason.Message}; the device cannot receive or confirm MDM commands until it enrolls again")
+                : r;
 
         private ProfileRecord? Declared(ProfileRecord r, ProfileDeclaration declaration)
         {

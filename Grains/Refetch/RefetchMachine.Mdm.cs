@@ -71,6 +71,9 @@ public static partial class RefetchMachine
                     $"The device checked out of MDM (its enrollment profile was removed) at {Instant(now)}.");
 
                 return Combined(current, current.Osquery, Failed(mdm, reason, now), now, reason);
+            case RefetchEvent.IdentityExpired expired when mdm.Live:
+                // Nothing the device sends is accepted any more, so waiting for the deadline would only hide why.
+                return Combined(current, current.Osquery, Failed(mdm, expired.Reason, now), now, expired.Reason);
             default:
                 return RefetchStep.Unchanged(current);
         }

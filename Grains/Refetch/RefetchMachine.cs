@@ -41,6 +41,9 @@ public abstract record RefetchEvent
 
     /// <summary>The device removed its MDM enrollment.</summary>
     public sealed record MdmCheckedOut : RefetchEvent;
+
+    /// <summary>The device's identity certificate expired: MDM cannot reach it until it enrolls again.</summary>
+    public sealed record IdentityExpired(Reason Reason) : RefetchEvent;
 }
 
 /// <summary>What the host knows of its MDM channel when a deadline passes, for the reason it gives.</summary>

@@ -318,18 +318,17 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task MdmMessages_FromAHostThatNeverAuthenticated_AreRefusedWithAProblem()
+    public async Task MdmMessages_FromAHostThatNeverAuthenticated_AreRefusedAsUnrecognised()
     {
+        const string problem = "Identity certificate refused (unrecognised): no identity certificate is recorded for this host.";
         var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
         var device = new TestMdmDevice(() => Host(hostId), hostId, TestMdmDevice.IPad());
 
         var token = await device.TokenUpdateAsync();
         var report = await device.IdleAsync();
 
-        Assert.False(token.Accepted);
-        Assert.Equal("TokenUpdate before Authenticate: the host is not enrolled in MDM.", token.Problem);
-        Assert.Null(report.Next);
-        Assert.NotNull(report.Problem);
+        Assert.Equal(new MdmCheckInResult(false, problem, IdentityVerdict.Unrecognised), token);
+        Assert.Equal(new MdmReportResult(null, problem, IdentityVerdict.Unrecognised), report);
         Assert.Null(await Host(hostId).GetAsync());
     }
 
@@ -364,19 +363,23 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
         var cancel = TestContext.Current.CancellationToken;
         var grainId = Host(hostId).GetGrainId();
 
-        var idle = await reminders.ReadRows(grainId, cancel);
+        // The identity certificate's reminder, registered for its renewal window, stays throughout.
+        async Task<string[]> RemindersAsync() =>
+            [.. (await reminders.ReadRows(grainId, cancel)).Reminders.Select(r => r.ReminderName).Order(StringComparer.Ordinal)];
+
+        var idle = await RemindersAsync();
         await Host(hostId).RequestRefetchAsync();
-        var pending = await reminders.ReadRows(grainId, cancel);
+        var pending = await RemindersAsync();
         var di = (await device.IdleAsync()).Next!;
         var profileList = (await device.AnswerAsync(di.CommandUuid, MdmResultStatus.Acknowledged)).Next!;
-        var commandLeft = await reminders.ReadRows(grainId, cancel);
+        var commandLeft = await RemindersAsync();
         await device.AnswerAsync(profileList.CommandUuid, MdmResultStatus.Acknowledged);
-        var done = await reminders.ReadRows(grainId, cancel);
+        var done = await RemindersAsync();
 
-        Assert.Empty(idle.Reminders);
-        Assert.Single(pending.Reminders);
-        Assert.Single(commandLeft.Reminders);
-        Assert.Empty(done.Reminders);
+        Assert.Equal(["identity"], idle);
+        Assert.Equal(["identity", "refetch-deadline"], pending);
+        Assert.Equal(["identity", "refetch-deadline"], commandLeft);
+        Assert.Equal(["identity"], done);
         Assert.Equal(RefetchStatus.Verified, (await ViewAsync(hostId)).Refetch!.Status);
     }
 }

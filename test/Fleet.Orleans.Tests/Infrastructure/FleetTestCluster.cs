@@ -15,7 +15,8 @@ public static class FleetTestCluster
     /// <summary>
     /// Timeouts the tests rely on. Linux and Windows hosts time out within seconds; macOS 14 and 15 hosts
     /// never do during a test, so flows that must not race a deadline use one of those. The MDM part of a
-    /// <c>darwin</c> (macOS 13) refetch times out within seconds; re-pushes start 300 ms apart.
+    /// <c>darwin</c> (macOS 13) refetch times out within seconds; re-pushes start 300 ms apart. Renewed device
+    /// identities are issued from <see cref="TestPki.DeviceCa"/>, with the product's renewal settings.
     /// </summary>
     public static Dictionary<string, string?> DefaultSettings() => new()
     {
@@ -42,6 +43,8 @@ public static class FleetTestCluster
         ["Fleet:Mdm:Push:RepushBackoff"] = "00:00:00.300",
         ["Fleet:Mdm:Push:MaxRepushBackoff"] = "00:00:05",
         ["Fleet:Mdm:Push:Timeout"] = "00:00:02",
+        ["Fleet:Mdm:Identity:Issuer:CertificateFile"] = TestPki.CaCertificateFile,
+        ["Fleet:Mdm:Identity:Issuer:KeyFile"] = TestPki.CaKeyFile,
     };
 
     public static TestCluster Create(IDictionary<string, string?>? overrides = null, int silos = 1)

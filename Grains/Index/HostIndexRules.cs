@@ -1,0 +1,35 @@
+using Fleet.Contracts;
+
+namespace Fleet.Grains.Index;
+
+/// <summary>What a shard's filter keeps and how it counts, apart from the grain that holds the entries.</summary>
+internal static class HostIndexRules
+{
+    /// <summary>True when <paramref name="entry"/> passes every filter <paramref name="query"/> sets.</summary>
+    public static bool Matches(HostIndexEntry entry, HostQuery query) =>
+        (query.Status is null || entry.Status == query.Status)
+        && (query.Platform is null
+            || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase))
+        && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
+        && (query.OsSettings is null || entry.OsSettings == query.OsSettings)
+        && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before);
+
+    /// <summary>Hosts per refetch status and per platform, and hosts whose identity certificate expired or is being renewed.</summary>
+    public static HostCounts Count(IReadOnlyCollection<HostIndexEntry> entries)
+    {
+        var byStatus = new Dictionary<RefetchStatus, int>();
+        var byPlatform = new Dictionary<string, int>(StringComparer.Ordinal);
+        var expired = 0;
+        var renewing = 0;
+        foreach (var entry in entries)
+        {
+            byStatus[entry.Status] = byStatus.GetValueOrDefault(entry.Status) + 1;
+            var platform = entry.Platform ?? HostIndex.UnknownPlatform;
+            byPlatform[platform] = byPlatform.GetValueOrDefault(platform) + 1;
+            expired += entry.Identity == IdentityState.Expired ? 1 : 0;
+            renewing += entry.Identity == IdentityState.Renewing ? 1 : 0;
+        }
+
+        return new HostCounts(entries.Count, byStatus, byPlatform, expired, renewing);
+    }
+}
