@@ -190,7 +190,7 @@ internal sealed class Product : IDisposable
     public async Task StartApiAsync(CancellationToken cancellationToken)
     {
         var environment = Common();
-        environment["Kestrel__Endpoints__Http__Url"] = ApiUri.AbsoluteUri.TrimEnd('/');
+        environment["Urls"] = ApiUri.AbsoluteUri.TrimEnd('/');
         environment["Fleet__Cluster__ClusterId"] = _options.ClusterId;
         environment["Fleet__Api__Tokens__0__Name"] = "bench";
         environment["Fleet__Api__Tokens__0__Token"] = Token;
