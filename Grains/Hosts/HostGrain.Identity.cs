@@ -137,7 +137,7 @@ internal sealed partial class HostGrain
             identity = await issuer.IssueAsync(HostId);
         }
         catch (Exception exception) when (exception is System.Security.Cryptography.CryptographicException
-            or IOException or UnauthorizedAccessException or InvalidOperationException)
+            or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
             LogIssueFailed(HostId, command.CommandUuid, exception);
             return null;

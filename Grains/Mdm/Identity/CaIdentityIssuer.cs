@@ -33,7 +33,8 @@ internal sealed partial class CaIdentityIssuer(
 
         var ca = _ca.Value;
         var now = time.GetUtcNow();
-        var notBefore = now - s_clockSkew;
+        // Back-dated for devices whose clocks run slow, but never before the CA itself (a fresh development CA).
+        var notBefore = Max(now - s_clockSkew, new DateTimeOffset(ca.NotBefore.ToUniversalTime()));
         var notAfter = now + options.Value.Validity;
         if (notAfter > ca.NotAfter)
         {
@@ -47,7 +48,11 @@ internal sealed partial class CaIdentityIssuer(
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ClientAuthentication)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        if (ca.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Any())
+        {
+            // Helps chain building when a CA was re-keyed; a CA without a key identifier gets none.
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        }
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;
 
@@ -62,6 +67,8 @@ internal sealed partial class CaIdentityIssuer(
 
         return Task.FromResult(new IssuedIdentity(pkcs12, password, facts));
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     public void Dispose()
     {

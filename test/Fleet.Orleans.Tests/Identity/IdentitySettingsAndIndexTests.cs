@@ -124,6 +124,31 @@ public sealed class IdentitySettingsAndIndexTests
     }
 
     [Fact]
+    public async Task Issuer_WithACaMadeAMomentAgo_StartsTheIdentityWhenTheCaStarts()
+    {
+        // tools/start makes the development CA valid from the moment it is made; the issuer back-dates
+        // identities for slow device clocks, but never before its CA.
+        var caStart = DateTimeOffset.UtcNow.AddSeconds(-30);
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=A CA made a moment ago", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var ca = caRequest.CreateSelfSigned(caStart, caStart.AddYears(1));
+        var folder = Directory.CreateTempSubdirectory("fleet-fresh-ca-").FullName;
+        File.WriteAllText(Path.Combine(folder, "ca.pem"), ca.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(folder, "ca.key"), caKey.ExportPkcs8PrivateKeyPem());
+        using var services = Services(new()
+        {
+            ["Fleet:Mdm:Identity:Issuer:CertificateFile"] = Path.Combine(folder, "ca.pem"),
+            ["Fleet:Mdm:Identity:Issuer:KeyFile"] = Path.Combine(folder, "ca.key"),
+        });
+
+        var issued = await services.GetRequiredService<IIdentityIssuer>().IssueAsync("4C4C4544-0042-3610-8052-B4C04F4E4E31", TestContext.Current.CancellationToken);
+
+        Assert.Equal(new DateTimeOffset(ca.NotBefore.ToUniversalTime()), issued.Certificate.NotBefore);
+    }
+
+    [Fact]
     public void Index_FiltersByCertificateExpiry_AndCountsExpiredAndRenewingHosts()
     {
         var valid = Entry("A", s_at.AddDays(200), IdentityState.Valid);
