@@ -5,6 +5,7 @@ using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
+using Fleet.Contracts.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -19,6 +20,10 @@ builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 
 var app = builder.Build();
+if (!StartupConfiguration.IsValid(app.Services, Console.Error))
+{
+    return StartupConfiguration.ExitCode;
+}
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
@@ -34,6 +39,8 @@ app.MapMdmApi();
 app.MapBenchmarkBaseline();
 
 app.Run();
+
+return 0;
 
 /// <summary>Lets tests host the Api.</summary>
 public partial class Program;

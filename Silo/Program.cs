@@ -1,3 +1,4 @@
+using Fleet.Contracts.Hosting;
 using Fleet.Silo.Diagnostics;
 using Orleans.Dashboard;
 
@@ -9,7 +10,7 @@ namespace Fleet.Silo;
 /// </summary>
 public static class SiloProgram
 {
-    public static void Main(string[] args)
+    public static int Main(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
 
@@ -18,6 +19,10 @@ public static class SiloProgram
         builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
 
         var app = builder.Build();
+        if (!StartupConfiguration.IsValid(app.Services, Console.Error))
+        {
+            return StartupConfiguration.ExitCode;
+        }
 
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapGet("/", () => Results.Redirect("/dashboard"));
@@ -25,5 +30,7 @@ public static class SiloProgram
         app.MapSiloDiagnostics();
 
         app.Run();
+
+        return 0;
     }
 }

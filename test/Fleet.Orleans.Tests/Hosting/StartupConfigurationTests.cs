@@ -1,0 +1,56 @@
+using Fleet.Contracts.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Tests.Hosting;
+
+public sealed class StartupConfigurationTests
+{
+    [Fact]
+    public void WrongSettings_AreListedOncePerProblem_AndTheProcessIsToldNotToStart()
+    {
+        using var services = Services(first: -1, second: 0);
+        using var errors = new StringWriter();
+
+        var valid = StartupConfiguration.IsValid(services, errors);
+
+        Assert.False(valid);
+        Assert.Equal(
+            [
+                "The configuration is not valid; nothing was started:",
+                "  - First must be positive (was -1).",
+                "  - Second must be positive (was 0).",
+            ],
+            errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void RightSettings_AreValid_AndNothingIsWritten()
+    {
+        using var services = Services(first: 1, second: 2);
+        using var errors = new StringWriter();
+
+        Assert.True(StartupConfiguration.IsValid(services, errors));
+        Assert.Equal(string.Empty, errors.ToString());
+    }
+
+    private static ServiceProvider Services(int first, int second)
+    {
+        var services = new ServiceCollection();
+        services.AddOptions<First>().Configure(o => o.Value = first)
+            .Validate(o => o.Value > 0, $"First must be positive (was {first}).").ValidateOnStart();
+        services.AddOptions<Second>().Configure(o => o.Value = second)
+            .Validate(o => o.Value > 0, $"Second must be positive (was {second}).").ValidateOnStart();
+
+        return services.BuildServiceProvider();
+    }
+
+    private sealed class First
+    {
+        public int Value { get; set; }
+    }
+
+    private sealed class Second
+    {
+        public int Value { get; set; }
+    }
+}
