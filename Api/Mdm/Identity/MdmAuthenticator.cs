@@ -79,14 +79,22 @@ internal sealed partial class MdmAuthenticator(
         return new MdmAuthentication(facts, null);
     }
 
-    /// <summary>The refusal for what the host made of the certificate, or null when it accepted it.</summary>
-    public ProblemHttpResult? Refusal(IdentityVerdict verdict, string hostId, DeviceCertificate certificate, string? why) => verdict switch
+    /// <summary>
+    /// The refusal for what the host made of the certificate, or null when it accepted it. The host's
+    /// <paramref name="problem"/> is a sentence; the refusal ends it with its own full stop.
+    /// </summary>
+    public ProblemHttpResult? Refusal(IdentityVerdict verdict, string hostId, DeviceCertificate certificate, string? problem)
     {
-        IdentityVerdict.Accepted => null,
-        IdentityVerdict.Foreign => Forbidden(hostId, why ?? $"its certificate {Describe(certificate)} is bound to another host").Refusal,
-        IdentityVerdict.Expired => Unauthorized(hostId, why ?? $"the host's identity certificate {Describe(certificate)} has expired").Refusal,
-        _ => Unauthorized(hostId, why ?? $"its certificate {Describe(certificate)} is not the one the host recorded").Refusal,
-    };
+        var why = problem?.TrimEnd('.');
+
+        return verdict switch
+        {
+            IdentityVerdict.Accepted => null,
+            IdentityVerdict.Foreign => Forbidden(hostId, why ?? $"its certificate {Describe(certificate)} is bound to another host").Refusal,
+            IdentityVerdict.Expired => Unauthorized(hostId, why ?? $"the host's identity certificate {Describe(certificate)} has expired").Refusal,
+            _ => Unauthorized(hostId, why ?? $"its certificate {Describe(certificate)} is not the one the host recorded").Refusal,
+        };
+    }
 
     /// <summary>The facts the host records; the thumbprint is the upper-case hex SHA-256 of the DER certificate.</summary>
     public static DeviceCertificate Facts(PresentedCertificate presented)

@@ -129,7 +129,14 @@ public sealed class ApiTlsFixture(ClusterFixture cluster) : IAsyncLifetime
     }
 
     /// <summary>An HTTPS client that trusts only this test's server certificate and presents <paramref name="clientCertificate"/>.</summary>
-    public HttpClient Device(X509Certificate2? clientCertificate)
+    public HttpClient Device(X509Certificate2? clientCertificate) => Device(() => clientCertificate, reuseConnections: true);
+
+    /// <summary>
+    /// An HTTPS client that trusts only this test's server certificate and presents whatever <paramref name="clientCertificate"/>
+    /// answers at each handshake. Without <paramref name="reuseConnections"/> every request makes a new connection, so a
+    /// device that changed its identity presents the new one on its next request.
+    /// </summary>
+    public HttpClient Device(Func<X509Certificate2?> clientCertificate, bool reuseConnections)
     {
         var expected = _serverCertificate.GetCertHash(HashAlgorithmName.SHA256);
         var handler = new SocketsHttpHandler
@@ -138,9 +145,13 @@ public sealed class ApiTlsFixture(ClusterFixture cluster) : IAsyncLifetime
             {
                 RemoteCertificateValidationCallback = (_, presented, _, _) =>
                     presented is not null && presented.GetCertHash(HashAlgorithmName.SHA256).AsSpan().SequenceEqual(expected),
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate!,
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate()!,
             },
         };
+        if (!reuseConnections)
+        {
+            handler.PooledConnectionLifetime = TimeSpan.Zero;
+        }
 
         return new HttpClient(handler) { BaseAddress = _https };
     }

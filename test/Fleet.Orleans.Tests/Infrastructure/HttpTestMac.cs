@@ -21,6 +21,9 @@ public enum MacAnswer
 
     /// <summary>Acknowledges an InstallProfile without the profile ending up installed.</summary>
     AcknowledgeWithoutInstalling,
+
+    /// <summary>Neither runs the command nor answers it; the session ends (a device that hung, or dropped the command).</summary>
+    Ignore,
 }
 
 /// <summary>A command as the Mac received it. <paramref name="Offered"/> counts the times this UUID was offered, this one included.</summary>
@@ -77,6 +80,12 @@ public sealed class HttpTestMac
 
     /// <summary>The identity this Mac signs with; a test may replace it (an expiring one, another device's).</summary>
     public X509Certificate2 Identity { get; set; }
+
+    /// <summary>
+    /// Whether MDM requests carry an <c>Mdm-Signature</c>. A Mac whose client presents <see cref="Identity"/> as its
+    /// TLS client certificate sends none, as a Mac talking to the server without a load balancer does.
+    /// </summary>
+    public bool SignsRequests { get; init; } = true;
 
     /// <summary>The identities this Mac installed from renewals, oldest first.</summary>
     public IReadOnlyList<X509Certificate2> Renewed
@@ -239,7 +248,8 @@ public sealed class HttpTestMac
     }
 
     private Task<HttpResponseMessage> PutAsync(string path, string plist, string contentType) =>
-        _http.PutAsync(path, MdmSigning.Content(Encoding.UTF8.GetBytes(plist), contentType, Identity), TestContext.Current.CancellationToken);
+        _http.PutAsync(
+            path, MdmSigning.Content(Encoding.UTF8.GetBytes(plist), contentType, SignsRequests ? Identity : null), TestContext.Current.CancellationToken);
 
     private (MacCommand Command, IReadOnlyDictionary<string, XElement> Body) ParseCommand(byte[] plist, int session)
     {
@@ -287,7 +297,7 @@ public sealed class HttpTestMac
 
         return answer switch
         {
-            MacAnswer.LoseAck => null,
+            MacAnswer.LoseAck or MacAnswer.Ignore => null,
             MacAnswer.Acknowledged or MacAnswer.AcknowledgeWithoutInstalling => Acknowledgement(command.RequestType, command.Uuid),
             _ => Report(Words(answer), command.Uuid),
         };

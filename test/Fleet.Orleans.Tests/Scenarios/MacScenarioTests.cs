@@ -6,6 +6,7 @@ using Fleet.Contracts;
 using Fleet.Grains.Mdm;
 using Fleet.Tests.Infrastructure;
 using static Fleet.Tests.Api.ApiTestKit;
+using static Fleet.Tests.Scenarios.ScenarioChecks;
 
 namespace Fleet.Tests.Scenarios;
 
@@ -20,9 +21,6 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
 {
     private const string Firewall = "com.example.fleet.firewall";
     private const string Passcode = "com.example.fleet.passcode";
-
-    /// <summary>A grain timer or reminder acts within this much of a deadline on a loaded test machine.</summary>
-    private static readonly TimeSpan s_timerSlack = TimeSpan.FromSeconds(2);
 
     /// <summary>Room for a push or a background team message that needs no deadline to pass.</summary>
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
@@ -163,7 +161,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
             h => Text(h["refetch"], "status") == "failed" && Text(Profile(h, Firewall), "status") == "failed",
             $"{mac} failing its refetch and its profile",
             Later(MacScenarioFixture.FinalMdmDeadline("macos15", requestedAt), joinedAt + (MacScenarioFixture.PendingTimeout * MacScenarioFixture.ProfileMaxAttempts))
-                - DateTimeOffset.UtcNow + s_timerSlack);
+                - DateTimeOffset.UtcNow + TimerSlack);
 
         var reason = new JsonObject { ["code"] = ReasonCodes.PushFailed, ["message"] = expired };
         Assert.True(JsonNode.DeepEquals(reason, pending["mdm"]!["push_failure"]), $"{mac}: push_failure {Show(pending["mdm"]!["push_failure"])}");
@@ -175,7 +173,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
         var refetched = ExpectRefetch(failed, (int)Int(refetch, "epoch")!, "failed");
         Assert.True(JsonNode.DeepEquals(reason, refetched["reason"]), $"{mac}: refetch reason {Show(refetched["reason"])}");
         Assert.Equal(MacScenarioFixture.MdmMaxAttempts, Int(refetched["mdm"], "attempt"));
-        ExpectOnTime(mac, "refetch", Instant(refetched, "completed_at"), MacScenarioFixture.FinalMdmDeadline("macos15", requestedAt));
+        ExpectOnTime(mac, "the refetch failed", Instant(refetched, "completed_at"), MacScenarioFixture.FinalMdmDeadline("macos15", requestedAt));
         Assert.Equal(
             [("none", "pending", null), ("pending", "pending", ReasonCodes.PushFailed), ("pending", "failed", ReasonCodes.PushFailed)],
             failed["transitions"]!.AsArray().Select(t => (Text(t, "from"), Text(t, "to"), Text(t?["reason"], "code"))).ToArray());
@@ -184,7 +182,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
         var detail = Text(profile, "detail")!;
         Assert.True(detail.StartsWith("no answer to InstallProfile queued at ", StringComparison.Ordinal)
             && detail.EndsWith($"after 2 sends; the last push failed: {expired}", StringComparison.Ordinal), $"{mac}: profile detail '{detail}'");
-        ExpectOnTime(mac, "profile", Instant(profile, "updated_at"), joinedAt + (MacScenarioFixture.PendingTimeout * MacScenarioFixture.ProfileMaxAttempts));
+        ExpectOnTime(mac, "the profile failed", Instant(profile, "updated_at"), joinedAt + (MacScenarioFixture.PendingTimeout * MacScenarioFixture.ProfileMaxAttempts));
         ExpectHistory(mac, profile, ("none", "pending"), ("pending", "pending"), ("pending", "failed"));
         await ExpectSummaryAsync(team, verified: 0, verifying: 0, pending: 0, failed: 1);
     }
@@ -366,14 +364,14 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
             MacScenarioFixture.FinalMdmDeadline(Text(refetches[i], "policy")!, Instant(refetches[i], "requested_at")),
             joinedAt + (MacScenarioFixture.PendingTimeout * MacScenarioFixture.ProfileMaxAttempts))).ToArray();
 
-        var settled = await Task.WhenAll(macs.Select((m, i) => DriveUntilSettledAsync(m, deadlines[i] + s_timerSlack)));
+        var settled = await Task.WhenAll(macs.Select((m, i) => DriveUntilSettledAsync(m, deadlines[i] + TimerSlack)));
 
         for (var i = 0; i < macs.Length; i++)
         {
             var (mac, (host, at)) = (macs[i], settled[i]);
             var refetch = host["refetch"]!;
             var profile = Profile(host, Firewall)!;
-            Assert.True(at <= deadlines[i] + s_timerSlack, $"{mac}: settled at {at:O}, after its last deadline {deadlines[i]:O}");
+            Assert.True(at <= deadlines[i] + TimerSlack, $"{mac}: settled at {at:O}, after its last deadline {deadlines[i]:O}");
             Assert.Equal(Int(refetches[i], "epoch"), Int(refetch, "epoch"));
             var expected = mac.Name.StartsWith("asleep", StringComparison.Ordinal) ? ("failed", ReasonCodes.MdmNoAck)
                 : mac.Name.StartsWith("error", StringComparison.Ordinal) ? ("failed", ReasonCodes.MdmError)
@@ -488,7 +486,7 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
     private async Task<JsonNode> WaitForProfileAsync(HttpTestMac mac, string identifier, Func<JsonNode, bool> done, string what)
     {
         // A profile step waits for its deadline: the pending timeout or the missing grace, then a timer tick.
-        var timeout = MacScenarioFixture.PendingTimeout + MacScenarioFixture.MissingGrace + s_timerSlack;
+        var timeout = MacScenarioFixture.PendingTimeout + MacScenarioFixture.MissingGrace + TimerSlack;
         var host = await EventuallyAsync(
             () => _operator.GetHostAsync(mac.HostId),
             h => Profile(h, identifier) is { } p && done(p),
@@ -549,24 +547,6 @@ public sealed class MacScenarioTests(MacScenarioFixture fixture) : IClassFixture
             Int(mdm, "queued_commands") == queued && (nextPush is null || scheduled == nextPush) && mdm?["push_failure"] is null,
             $"{mac}: expected {queued} queued commands, next push {nextPush?.ToString() ?? "either"}, no push failure; got {Show(mdm)}");
     }
-
-    private static void ExpectCommands(HttpTestMac mac, IReadOnlyList<HandledCommand> session, params (string RequestType, MacAnswer Answer)[] expected)
-    {
-        var actual = session.Select(h => (h.Command.RequestType, h.Answer)).ToArray();
-        Assert.True(actual.SequenceEqual(expected),
-            $"{mac}: session handled [{string.Join(", ", actual)}], expected [{string.Join(", ", expected)}]");
-    }
-
-    /// <summary>A deadline was acted on at it, not before and not long after.</summary>
-    private static void ExpectOnTime(HttpTestMac mac, string what, DateTimeOffset actedAt, DateTimeOffset deadline)
-    {
-        var lateness = actedAt - deadline;
-        Assert.True(lateness >= TimeSpan.FromMilliseconds(-50) && lateness <= s_timerSlack,
-            $"{mac}: {what} failed {lateness.TotalMilliseconds:F0} ms after its final deadline {deadline:O}");
-    }
-
-    private static DateTimeOffset Instant(JsonNode? node, string field) =>
-        DateTimeOffset.Parse(Text(node, field)!, System.Globalization.CultureInfo.InvariantCulture);
 
     private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
