@@ -5,7 +5,6 @@ using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
-using Fleet.Contracts.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -20,10 +19,6 @@ builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 
 var app = builder.Build();
-if (!StartupConfiguration.IsValid(app.Services, Console.Error))
-{
-    return StartupConfiguration.ExitCode;
-}
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
@@ -39,8 +34,6 @@ app.MapMdmApi();
 app.MapBenchmarkBaseline();
 
 app.Run();
-
-return 0;
 
 /// <summary>Lets tests host the Api.</summary>
 public partial class Program;

@@ -1,4 +1,3 @@
-using Fleet.Contracts.Hosting;
 using Fleet.Silo.Diagnostics;
 using Orleans.Dashboard;
 

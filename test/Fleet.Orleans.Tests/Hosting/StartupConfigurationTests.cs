@@ -1,4 +1,4 @@
-using Fleet.Contracts.Hosting;
+using Fleet.Silo;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Tests.Hosting;

@@ -1,12 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Fleet.Contracts.Hosting;
+namespace Fleet.Silo;
 
 /// <summary>
 /// Checks a process's configuration before it starts anything, so that a wrong setting ends the process with
 /// one readable line per problem and exit code <see cref="ExitCode"/> rather than an abort with a stack trace.
-/// Shared by the silo and the Api.
+/// The Api leaves validation to its host's start instead, because a test host must see the
+/// validation exception itself.
 /// </summary>
 public static class StartupConfiguration
 {
