@@ -53,6 +53,9 @@ public static class ReasonCodes
     /// <summary>The device's MDM identity certificate expired; MDM work cannot be delivered until it enrolls again.</summary>
     public const string IdentityExpired = "identity_expired";
 
+    /// <summary>The service could not issue a renewed identity (its CA is unreadable, or ends inside the renewal window).</summary>
+    public const string IdentityIssueFailed = "identity_issue_failed";
+
     /// <summary>The device acknowledged a renewed identity but did not present it in time; the renewal is retried.</summary>
     public const string IdentityNotPresented = "identity_not_presented";
 }

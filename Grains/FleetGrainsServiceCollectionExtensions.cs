@@ -51,6 +51,7 @@ public static class FleetGrainsServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<IssuerOptions>>(new IssuerOptionsValidator(configuration));
         services.TryAddSingleton<IIdentityIssuer, CaIdentityIssuer>();
+        services.AddHostedService<IssuerStartupReport>();
     }
 
     // A sender registered before this call (a test double) is kept.

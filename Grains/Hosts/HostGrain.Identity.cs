@@ -55,6 +55,15 @@ internal sealed partial class HostGrain
             return RenewalStep.Unchanged(State.Identity);
         }
 
+        // Every certificate a renewal or a re-enrollment replaced is older than the recorded one: it must not
+        // come back through Authenticate and lock the current one out.
+        if (State.Identity?.Current is { } recorded && certificate.NotBefore < recorded.NotBefore)
+        {
+            return new RenewalStep(State.Identity, false, IdentityVerdict.Unrecognised,
+                $"Authenticate came with certificate serial {certificate.SerialNumber}, issued before the recorded one " +
+                $"(serial {recorded.SerialNumber}); a replaced certificate cannot enroll again");
+        }
+
         var owner = await Binding(certificate).BindAsync(HostId);
 
         return owner == HostId
@@ -140,6 +149,18 @@ internal sealed partial class HostGrain
             or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
             LogIssueFailed(HostId, command.CommandUuid, exception);
+            StepIdentity(new RenewalEvent.IssueFailed(command.CommandUuid, $"the issuing CA could not sign ({exception.Message})"), now);
+            return null;
+        }
+
+        // An identity that would itself be due for renewal would be renewed again on every connection.
+        var window = RenewalSettings.Window;
+        if (identity.Certificate.NotAfter - window <= now)
+        {
+            LogIssuedInsideWindow(HostId, command.CommandUuid, identity.Certificate.NotAfter, window);
+            StepIdentity(new RenewalEvent.IssueFailed(command.CommandUuid,
+                $"the issuing CA can only issue identities until {identity.Certificate.NotAfter.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}, " +
+                $"inside the {window:c} renewal window; give Fleet:Mdm:Identity:Issuer a CA that lives longer"), now);
             return null;
         }
 
@@ -291,6 +312,10 @@ internal sealed partial class HostGrain
     private partial void LogIdentityRefused(string hostId, string request, string serialNumber, string verdict, string why);
 
     [LoggerMessage(EventId = 142, Level = LogLevel.Error,
-        Message = "Host {HostId}: could not issue the identity for RenewIdentity {CommandUuid}; the renewal retries after its deadline")]
+        Message = "Host {HostId}: could not issue the identity for RenewIdentity {CommandUuid}; the renewal retries after its backoff")]
     private partial void LogIssueFailed(string hostId, string commandUuid, Exception exception);
+
+    [LoggerMessage(EventId = 143, Level = LogLevel.Error,
+        Message = "Host {HostId}: the identity issued for RenewIdentity {CommandUuid} ends at {NotAfter}, inside the {Window} renewal window; not sent, the renewal retries after its backoff")]
+    private partial void LogIssuedInsideWindow(string hostId, string commandUuid, DateTimeOffset notAfter, TimeSpan window);
 }

@@ -51,7 +51,7 @@ internal sealed partial class MdmAuthenticator(
         var expired = notAfter < now;
         if (ChainProblem(presented, expired ? notAfter.AddSeconds(-1) : now) is { } chain)
         {
-            return Unauthorized(claimed, $"its certificate {Describe(certificate)} does not chain to a configured device CA (issuer {certificate.Issuer}): {chain}");
+            return Unauthorized(claimed, $"its certificate {Describe(certificate)} does not chain to a configured device CA (issuer '{Printable(certificate.Issuer)}'): {chain}");
         }
 
         if (!AllowsClientAuthentication(certificate))
@@ -81,18 +81,20 @@ internal sealed partial class MdmAuthenticator(
 
     /// <summary>
     /// The refusal for what the host made of the certificate, or null when it accepted it. The host's
-    /// <paramref name="problem"/> is a sentence; the refusal ends it with its own full stop.
+    /// <paramref name="problem"/> goes to the log only: it may name the host's recorded certificate or the
+    /// host that owns the presented one, which the device is not told.
     /// </summary>
     public ProblemHttpResult? Refusal(IdentityVerdict verdict, string hostId, DeviceCertificate certificate, string? problem)
     {
+        var presented = Describe(certificate);
         var why = problem?.TrimEnd('.');
 
         return verdict switch
         {
             IdentityVerdict.Accepted => null,
-            IdentityVerdict.Foreign => Forbidden(hostId, why ?? $"its certificate {Describe(certificate)} is bound to another host").Refusal,
-            IdentityVerdict.Expired => Unauthorized(hostId, why ?? $"the host's identity certificate {Describe(certificate)} has expired").Refusal,
-            _ => Unauthorized(hostId, why ?? $"its certificate {Describe(certificate)} is not the one the host recorded").Refusal,
+            IdentityVerdict.Foreign => Forbidden(hostId, $"its certificate {presented} belongs to another device", why).Refusal,
+            IdentityVerdict.Expired => Unauthorized(hostId, $"its certificate {presented} has expired", why).Refusal,
+            _ => Unauthorized(hostId, $"its certificate {presented} is not one this device's record accepts", why).Refusal,
         };
     }
 
@@ -144,25 +146,34 @@ internal sealed partial class MdmAuthenticator(
         certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is not { } usage
         || usage.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == ClientAuthentication);
 
-    private MdmAuthentication Unauthorized(string? udid, string why)
+    /// <summary>A 401 telling the device <paramref name="why"/>; the log line says <paramref name="logged"/> when given.</summary>
+    private MdmAuthentication Unauthorized(string? udid, string why, string? logged = null)
     {
-        LogRefused(udid ?? "(unknown)", StatusCodes.Status401Unauthorized, why);
+        LogRefused(udid ?? "(unknown)", StatusCodes.Status401Unauthorized, logged ?? why);
 
         return new MdmAuthentication(null, TypedResults.Problem(
             $"The device was not authenticated: {why}.", statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized"));
     }
 
-    private MdmAuthentication Forbidden(string? udid, string why)
+    private MdmAuthentication Forbidden(string? udid, string why, string? logged = null)
     {
-        LogRefused(udid ?? "(unknown)", StatusCodes.Status403Forbidden, why);
+        LogRefused(udid ?? "(unknown)", StatusCodes.Status403Forbidden, logged ?? why);
 
         return new MdmAuthentication(null, TypedResults.Problem(
             $"The certificate may not speak for this device: {why}.", statusCode: StatusCodes.Status403Forbidden, title: "Forbidden"));
     }
 
-    private static string Describe(X509Certificate2 certificate) => $"'{certificate.Subject}' (serial {certificate.SerialNumber})";
+    private static string Describe(X509Certificate2 certificate) => $"'{Printable(certificate.Subject)}' (serial {certificate.SerialNumber})";
 
-    private static string Describe(DeviceCertificate certificate) => $"'{certificate.Subject}' (serial {certificate.SerialNumber})";
+    private static string Describe(DeviceCertificate certificate) => $"'{Printable(certificate.Subject)}' (serial {certificate.SerialNumber})";
+
+    /// <summary>A name from a certificate anyone can make, safe for one log line: control characters become '?', at most 200 characters.</summary>
+    private static string Printable(string name)
+    {
+        var visible = new string([.. name.Take(200).Select(c => char.IsControl(c) ? '?' : c)]);
+
+        return name.Length > 200 ? visible + "…" : visible;
+    }
 
     private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 

@@ -27,6 +27,9 @@ public abstract record RenewalEvent
 
     /// <summary>The queue handed out RenewIdentity <paramref name="CommandUuid"/> carrying the identity <paramref name="Certificate"/>.</summary>
     public sealed record Issued(string CommandUuid, DeviceCertificate Certificate) : RenewalEvent;
+
+    /// <summary>No usable identity could be issued for RenewIdentity <paramref name="CommandUuid"/>; <paramref name="Why"/> is a sentence.</summary>
+    public sealed record IssueFailed(string CommandUuid, string Why) : RenewalEvent;
 }
 
 /// <summary>

@@ -40,6 +40,7 @@ public static class RenewalMachine
             RenewalEvent.Due due => OnDue(current, due, options, now),
             RenewalEvent.Answered answered => OnAnswered(current, answered, options, now),
             RenewalEvent.Issued issued => OnIssued(current, issued, now),
+            RenewalEvent.IssueFailed failed => OnIssueFailed(current, failed, options, now),
             _ => RenewalStep.Unchanged(current),
         };
     }
@@ -271,6 +272,15 @@ public static class RenewalMachine
         return Changed(Append(current with { Candidates = candidates }, now, "issued",
             $"identity serial {certificate.SerialNumber} (not after {Instant(certificate.NotAfter)}) issued with RenewIdentity {renewal.CommandUuid}"));
     }
+
+    // The command cannot carry an identity this attempt: it is dropped, and the renewal waits its backoff
+    // instead of failing again on every connection.
+    private static RenewalStep OnIssueFailed(IdentityRecord current, RenewalEvent.IssueFailed failed, RenewalOptions options, DateTimeOffset now) =>
+        current.Renewal is { Status: RenewalStatus.Queued } renewal && renewal.CommandUuid == failed.CommandUuid
+            ? WaitRetry(current, renewal, options, now, drop: renewal.CommandUuid, new Reason(
+                ReasonCodes.IdentityIssueFailed,
+                $"No identity could be issued for RenewIdentity {renewal.CommandUuid} (attempt {renewal.Attempt}): {failed.Why.TrimEnd('.')}."))
+            : RenewalStep.Unchanged(current);
 
     private static RenewalStep Queue(
         IdentityRecord current,

@@ -50,8 +50,8 @@ public sealed class ApiAuthenticationTests(MdmApiFixture fixture) : IClassFixtur
 
     public static TheoryData<string, string> Untrusted => new()
     {
-        { "other CA", "does not chain to a configured device CA (issuer CN=Some other device CA)" },
-        { "self-signed", "does not chain to a configured device CA (issuer CN=" },
+        { "other CA", "does not chain to a configured device CA (issuer 'CN=Some other device CA')" },
+        { "self-signed", "does not chain to a configured device CA (issuer 'CN=" },
         { "truncated header", "its Mdm-Signature header is not a CMS signature" },
         { "garbage header", "its Mdm-Signature header is not base64" },
         { "not yet valid", "is not valid before " },
@@ -122,6 +122,29 @@ public sealed class ApiAuthenticationTests(MdmApiFixture fixture) : IClassFixtur
 
         await ExpectRefusedAsync(
             response, HttpStatusCode.Unauthorized, $"expired at {notAfter.UtcDateTime:yyyy-MM-dd}T00:00:00Z", fixture.Logs, before, udid, $"expired Authenticate of {udid}");
+    }
+
+    [Fact]
+    public async Task CertificateNames_WithControlCharacters_CannotForgeLogLines()
+    {
+        using var device = fixture.DeviceClient();
+        var udid = NewUdid();
+        var name = new X500DistinguishedNameBuilder();
+        name.AddCommonName("evil\nwarn: Fleet.Api forged line");
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var forged = new CertificateRequest(name.Build(), key, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var before = Refusals(fixture.Logs).Count;
+        var body = Authenticate(udid);
+        var content = MdmSigning.Content(body, Fleet.Api.Mdm.MdmApi.CheckInContentType, identity: null);
+        content.Headers.Add(MdmSigning.SignatureHeader, TestPki.Sign(body, forged));
+
+        using var response = await device.PutAsync("/mdm/checkin", content, TestAborted);
+        var problem = await ExpectRefusedAsync(
+            response, HttpStatusCode.Unauthorized, "'CN=\"evil?warn: Fleet.Api forged line\"'", fixture.Logs, before, udid, $"Authenticate of {udid} with a forged name");
+
+        Assert.DoesNotContain('\n', Refusals(fixture.Logs)[^1].Message);
+        Assert.DoesNotContain('\n', Text(problem, "detail")!);
     }
 
     /// <summary>The body as content presented the way <paramref name="kind"/> says, for device <paramref name="udid"/>.</summary>

@@ -54,17 +54,20 @@ internal static class ApiIdentityKit
         (await operators.GetHostAsync(udid))["revision"]!.GetValue<long>();
 
     /// <summary>
-    /// Checks a refusal: the status as problem+json whose detail says <paramref name="why"/>, and exactly one
-    /// new Warning from the authenticator that names <paramref name="udid"/> and says it too.
+    /// Checks a refusal: the status as problem+json whose detail says <paramref name="shown"/> (by default
+    /// <paramref name="why"/>), and exactly one new Warning from the authenticator that names
+    /// <paramref name="udid"/> and says <paramref name="why"/>. A host's refusal is logged in full but shown
+    /// to the device only in general terms.
     /// </summary>
     public static async Task<JsonObject> ExpectRefusedAsync(
-        HttpResponseMessage response, HttpStatusCode status, string why, CapturedLogs logs, int warningsBefore, string udid, string context)
+        HttpResponseMessage response, HttpStatusCode status, string why, CapturedLogs logs, int warningsBefore, string udid, string context,
+        string? shown = null)
     {
         var title = status == HttpStatusCode.Forbidden ? "Forbidden" : "Unauthorized";
         var problem = await ExpectProblemAsync(response, status, title, context);
         Assert.True(
-            Text(problem, "detail")!.Contains(why, StringComparison.Ordinal),
-            $"{context}: expected the detail to say '{why}', got '{Text(problem, "detail")}'");
+            Text(problem, "detail")!.Contains(shown ?? why, StringComparison.Ordinal),
+            $"{context}: expected the detail to say '{shown ?? why}', got '{Text(problem, "detail")}'");
 
         var warnings = Refusals(logs);
         Assert.True(warnings.Count == warningsBefore + 1, $"{context}: expected one new refusal Warning, saw {warnings.Count - warningsBefore}");

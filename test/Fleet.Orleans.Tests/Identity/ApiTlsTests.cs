@@ -57,7 +57,7 @@ public sealed class ApiTlsTests(ApiTlsFixture tls, ClusterFixture cluster) : ICl
         using var response = await CheckInAsync(device, Authenticate(udid), identity: null);
 
         await ExpectRefusedAsync(
-            response, HttpStatusCode.Unauthorized, "does not chain to a configured device CA (issuer CN=Some other device CA)", Logs, before, udid, $"TLS Authenticate of {udid} from another CA");
+            response, HttpStatusCode.Unauthorized, "does not chain to a configured device CA (issuer 'CN=Some other device CA')", Logs, before, udid, $"TLS Authenticate of {udid} from another CA");
     }
 
     [Fact]

@@ -270,4 +270,29 @@ public sealed class HostIdentityTests(IdentityClusterFixture fixture) : IClassFi
             $"at Authenticate or at its last renewal (serial {replacement.SerialNumber}).",
             oldReport.Problem);
     }
+
+    [Fact]
+    public async Task ReAuthenticate_WithTheReplacedOlderCertificate_IsUnrecognised_AndTheCurrentOneKeepsWorking()
+    {
+        var device = await MacAsync();
+        var retired = device.Identity!;
+        var current = TestPki.Identity(device.Udid, notBefore: DateTimeOffset.UtcNow.AddMinutes(-1));
+        device.Present(current);
+        await device.EnrollAsync();
+        var before = await ViewAsync(device.Udid);
+
+        device.Present(retired);
+        var comeback = await device.AuthenticateAsync();
+        var after = await ViewAsync(device.Udid);
+        device.Present(current);
+        var stillWorks = await device.IdleAsync();
+
+        Assert.Equal((false, IdentityVerdict.Unrecognised), (comeback.Accepted, comeback.Identity));
+        Assert.Equal(
+            $"Identity certificate refused (unrecognised): Authenticate came with certificate serial {retired.SerialNumber}, issued before " +
+            $"the recorded one (serial {current.SerialNumber}); a replaced certificate cannot enroll again.",
+            comeback.Problem);
+        Assert.Equal((before.Revision, current.SerialNumber), (after.Revision, after.Identity!.SerialNumber));
+        Assert.Equal(IdentityVerdict.Accepted, stillWorks.Identity);
+    }
 }

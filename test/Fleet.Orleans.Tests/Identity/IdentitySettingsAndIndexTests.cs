@@ -95,6 +95,47 @@ public sealed class IdentitySettingsAndIndexTests
     }
 
     [Fact]
+    public void IssuerOptions_KeyOfAnotherCertificate_ALeafAsCa_OrAValidityInsideTheWindow_FailNamingTheKey()
+    {
+        var leafFolder = Directory.CreateTempSubdirectory("fleet-leaf-").FullName;
+        using var leaf = TestPki.Identity("4C4C4544-0042-3610-8052-B4C04F4E4E31");
+        File.WriteAllText(Path.Combine(leafFolder, "leaf.pem"), leaf.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(leafFolder, "leaf.key"), leaf.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(Path.Combine(leafFolder, "other.key"), TestPki.OtherCa.Key.ExportPkcs8PrivateKeyPem());
+        using var mismatched = Services(new()
+        {
+            ["Fleet:Mdm:Identity:Issuer:CertificateFile"] = TestPki.CaCertificateFile,
+            ["Fleet:Mdm:Identity:Issuer:KeyFile"] = Path.Combine(leafFolder, "other.key"),
+        });
+        using var notACa = Services(new()
+        {
+            ["Fleet:Mdm:Identity:Issuer:CertificateFile"] = Path.Combine(leafFolder, "leaf.pem"),
+            ["Fleet:Mdm:Identity:Issuer:KeyFile"] = Path.Combine(leafFolder, "leaf.key"),
+        });
+        using var shortLived = Services(new()
+        {
+            ["Fleet:Mdm:Identity:Issuer:CertificateFile"] = TestPki.CaCertificateFile,
+            ["Fleet:Mdm:Identity:Issuer:KeyFile"] = TestPki.CaKeyFile,
+            ["Fleet:Mdm:Identity:Issuer:Validity"] = "00:05:00",
+        });
+
+        var mismatchedError = Assert.Throws<OptionsValidationException>(() => mismatched.GetRequiredService<IOptions<IssuerOptions>>().Value);
+        var notACaError = Assert.Throws<OptionsValidationException>(() => notACa.GetRequiredService<IOptions<IssuerOptions>>().Value);
+        var shortLivedError = Assert.Throws<OptionsValidationException>(() => shortLived.GetRequiredService<IOptions<IssuerOptions>>().Value);
+
+        Assert.StartsWith(
+            "Fleet:Mdm:Identity:Issuer:CertificateFile and Fleet:Mdm:Identity:Issuer:KeyFile are not a certificate and its private key: ",
+            Assert.Single(mismatchedError.Failures));
+        Assert.Equal(
+            [$"Fleet:Mdm:Identity:Issuer:CertificateFile ('{Path.Combine(leafFolder, "leaf.pem")}') is not a CA certificate (basic constraints CA:TRUE)."],
+            notACaError.Failures);
+        Assert.Equal(
+            ["Fleet:Mdm:Identity:Issuer:Validity (00:05:00) must be longer than Fleet:Mdm:Identity:Renewal:Window (30.00:00:00): " +
+                "every renewed identity would be due for renewal again at once."],
+            shortLivedError.Failures);
+    }
+
+    [Fact]
     public async Task Issuer_MakesAClientIdentityForTheUdidThatChainsToTheCa()
     {
         using var services = Services(new()

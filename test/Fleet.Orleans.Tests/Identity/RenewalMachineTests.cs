@@ -238,6 +238,26 @@ public sealed class RenewalMachineTests
     }
 
     [Fact]
+    public void IssueFailed_DropsTheCommandAndWaitsItsBackoff_WithTheReasonInTheHistory_ForAnotherCommandNothing()
+    {
+        var record = Record(s_expiresIn10Days).Record!;
+        _clock.Advance(TimeSpan.FromMinutes(2));
+
+        var failed = Apply(record, new RenewalEvent.IssueFailed(FirstCommand, "the issuing CA ends inside the renewal window."));
+        var other = Apply(record, new RenewalEvent.IssueFailed(SecondCommand, "no"));
+
+        var reason = new Reason(
+            ReasonCodes.IdentityIssueFailed,
+            $"No identity could be issued for RenewIdentity {FirstCommand} (attempt 1): the issuing CA ends inside the renewal window.");
+        Assert.Equal(FirstCommand, failed.DropCommand);
+        Assert.Equal(
+            (RenewalStatus.WaitingRetry, (DateTimeOffset?)s_start.AddMinutes(7), reason),
+            (failed.Record!.Renewal!.Status, failed.Record.Renewal.NextAttemptAt, failed.Record.Renewal.LastFailure));
+        Assert.Equal(["recorded", "renewal_queued", "retry_scheduled"], Steps(failed.Record));
+        Assert.False(other.Changed);
+    }
+
+    [Fact]
     public void Installed_WithoutThePresentation_WaitsToRetryAtItsDeadline()
     {
         var installed = Answer(Record(s_expiresIn10Days).Record!, MdmResultStatus.Acknowledged).Record!;

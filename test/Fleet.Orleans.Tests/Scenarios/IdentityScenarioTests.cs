@@ -75,9 +75,10 @@ public sealed class IdentityScenarioTests(IdentityScenarioFixture fixture) : ICl
         await ExpectStatusAsync(oldDuringOverlap, HttpStatusCode.OK, $"{mac}: Idle with the replaced certificate during the overlap");
         var why = $"certificate serial {old.SerialNumber} was replaced at {Utc(Instant(History(renewed)[^1], "at"))} by serial " +
             $"{identity.SerialNumber}; its overlap ended at {Utc(acceptedUntil)}";
+        var shown = $"its certificate '{old.Subject}' (serial {old.SerialNumber}) is not one this device's record accepts";
         var problem = await ExpectRefusedAsync(
-            oldAfterOverlap, HttpStatusCode.Unauthorized, why, fixture.Logs, before, mac.HostId, $"{mac}: Idle with the replaced certificate after the overlap");
-        Assert.Equal($"The device was not authenticated: Identity certificate refused (unrecognised): {why}.", Text(problem, "detail"));
+            oldAfterOverlap, HttpStatusCode.Unauthorized, why, fixture.Logs, before, mac.HostId, $"{mac}: Idle with the replaced certificate after the overlap", shown);
+        Assert.Equal($"The device was not authenticated: {shown}.", Text(problem, "detail"));
         Assert.Empty(newAfterOverlap);
         Assert.Equal(Int(renewed, "revision"), Int(final, "revision"));
     }
@@ -200,16 +201,18 @@ public sealed class IdentityScenarioTests(IdentityScenarioFixture fixture) : ICl
         var why = $"certificate serial {shared.SerialNumber} belongs to host {b.HostId}";
         var before = Refusals(fixture.Logs).Count;
 
+        var shown = $"its certificate '{shared.Subject}' (serial {shared.SerialNumber}) belongs to another device";
         using var checkIn = await CheckInAsync(_device, TokenUpdate(a.HostId), shared);
-        await ExpectRefusedAsync(checkIn, HttpStatusCode.Forbidden, why, fixture.Logs, before, a.HostId, $"{a}: TokenUpdate with {b}'s certificate");
+        await ExpectRefusedAsync(checkIn, HttpStatusCode.Forbidden, why, fixture.Logs, before, a.HostId, $"{a}: TokenUpdate with {b}'s certificate", shown);
         using var report = await ReportAsync(_device, Idle(a.HostId), shared);
-        var problem = await ExpectRefusedAsync(report, HttpStatusCode.Forbidden, why, fixture.Logs, before + 1, a.HostId, $"{a}: Idle with {b}'s certificate");
+        var problem = await ExpectRefusedAsync(report, HttpStatusCode.Forbidden, why, fixture.Logs, before + 1, a.HostId, $"{a}: Idle with {b}'s certificate", shown);
         var afterA = await _operator.GetHostAsync(a.HostId);
         var afterB = await _operator.GetHostAsync(b.HostId);
         var ownerSession = await b.SessionAsync();
 
         Assert.Equal(shared.Subject, Text(beforeB["identity"], "subject"));
-        Assert.Equal($"The certificate may not speak for this device: Identity certificate refused (foreign): {why}.", Text(problem, "detail"));
+        Assert.Equal($"The certificate may not speak for this device: {shown}.", Text(problem, "detail"));
+        Assert.DoesNotContain(b.HostId, Text(problem, "detail"), StringComparison.Ordinal);
         foreach (var (mac, was, now) in new[] { (a, beforeA, afterA), (b, beforeB, afterB) })
         {
             foreach (var field in new[] { "revision", "last_seen_at", "identity", "mdm" })
