@@ -1,3 +1,6 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
 namespace Fleet.Contracts;
 
 /// <summary>How a device presented its identity certificate.</summary>
@@ -24,7 +27,18 @@ public sealed record DeviceCertificate(
     [property: Id(3)] string Issuer,
     [property: Id(4)] DateTimeOffset NotBefore,
     [property: Id(5)] DateTimeOffset NotAfter,
-    [property: Id(6)] IdentityPresentation Presentation);
+    [property: Id(6)] IdentityPresentation Presentation)
+{
+    /// <summary>The facts of <paramref name="certificate"/>: the one mapping the Api, the silo's issuer and the tests share.</summary>
+    public static DeviceCertificate Of(X509Certificate2 certificate, IdentityPresentation presentation) => new(
+        Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)),
+        certificate.Subject,
+        certificate.SerialNumber,
+        certificate.Issuer,
+        certificate.NotBefore.ToUniversalTime(),
+        certificate.NotAfter.ToUniversalTime(),
+        presentation);
+}
 
 /// <summary>What a host made of the certificate an MDM request came with.</summary>
 [GenerateSerializer, Alias("fleet.identity-verdict")]

@@ -65,7 +65,7 @@ internal sealed partial class MdmAuthenticator(
             return Forbidden(claimed, $"its certificate {Describe(certificate)} was issued to device {owner}");
         }
 
-        var facts = Facts(presented);
+        var facts = presented.Facts;
         if (expired)
         {
             if (hostId is not null)
@@ -96,21 +96,6 @@ internal sealed partial class MdmAuthenticator(
             IdentityVerdict.Expired => Unauthorized(hostId, $"its certificate {presented} has expired", why).Refusal,
             _ => Unauthorized(hostId, $"its certificate {presented} is not one this device's record accepts", why).Refusal,
         };
-    }
-
-    /// <summary>The facts the host records; the thumbprint is the upper-case hex SHA-256 of the DER certificate.</summary>
-    public static DeviceCertificate Facts(PresentedCertificate presented)
-    {
-        var certificate = presented.Certificate;
-
-        return new DeviceCertificate(
-            Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)),
-            certificate.Subject,
-            certificate.SerialNumber,
-            certificate.Issuer,
-            certificate.NotBefore.ToUniversalTime(),
-            certificate.NotAfter.ToUniversalTime(),
-            presented.Presentation);
     }
 
     /// <summary>Null when the certificate chains to a configured CA at <paramref name="at"/>; otherwise the chain's complaints.</summary>

@@ -17,6 +17,9 @@ internal sealed record PresentedCertificate(X509Certificate2 Certificate, Identi
     /// <summary>A base64 CMS signature with one P-256 or RSA certificate is a few KiB; anything far larger is not one.</summary>
     public const int MaxSignatureHeaderLength = 32 * 1024;
 
+    /// <summary>What the host is told about the certificate.</summary>
+    public DeviceCertificate Facts => DeviceCertificate.Of(Certificate, Presentation);
+
     /// <summary>The certificate, or why the request has none that can be used.</summary>
     public static PresentedCertificate? Read(HttpContext context, byte[] body, out string? problem)
     {

@@ -62,7 +62,7 @@ internal sealed partial class CaIdentityIssuer(
 
         // Triple-DES and SHA-1 are what Apple's PKCS#12 importers read; the password only guards the command in transit.
         var pkcs12 = identity.ExportPkcs12(Pkcs12ExportPbeParameters.Pkcs12TripleDesSha1, password);
-        var facts = Describe(certificate);
+        var facts = DeviceCertificate.Of(certificate, IdentityPresentation.Tls);
         LogIssued(udid, facts.SerialNumber, facts.NotAfter);
 
         return Task.FromResult(new IssuedIdentity(pkcs12, password, facts));
@@ -77,16 +77,6 @@ internal sealed partial class CaIdentityIssuer(
             _ca.Value.Dispose();
         }
     }
-
-    /// <summary>The facts a host records for <paramref name="certificate"/>, as the Api reads them from a request.</summary>
-    internal static DeviceCertificate Describe(X509Certificate2 certificate) => new(
-        Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)),
-        certificate.Subject,
-        certificate.SerialNumber,
-        certificate.Issuer,
-        certificate.NotBefore.ToUniversalTime(),
-        certificate.NotAfter.ToUniversalTime(),
-        IdentityPresentation.Tls);
 
     private static X509Certificate2 LoadCa(IssuerOptions settings)
     {

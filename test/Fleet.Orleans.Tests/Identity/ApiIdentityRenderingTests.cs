@@ -18,7 +18,7 @@ public sealed class ApiIdentityRenderingTests
     public void RenewIdentity_RendersAnInstallProfileWithAPkcs12ThatOpensWithItsPassword()
     {
         using var identity = TestPki.Identity("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0");
-        var issued = new IssuedIdentity(identity.Export(X509ContentType.Pkcs12, Password), Password, TestPki.Describe(identity));
+        var issued = new IssuedIdentity(identity.Export(X509ContentType.Pkcs12, Password), Password, DeviceCertificate.Of(identity, IdentityPresentation.MdmSignature));
 
         var command = RoundTrip(MdmCommandPlists.Render(new MdmCommand(Uuid, MdmCommandKind.RenewIdentity) { Identity = issued }));
 
@@ -52,7 +52,7 @@ public sealed class ApiIdentityRenderingTests
         using var identity = TestPki.Identity("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0");
         var command = new MdmCommand(Uuid, MdmCommandKind.RenewIdentity)
         {
-            Identity = new IssuedIdentity(identity.Export(X509ContentType.Pkcs12, Password), Password, TestPki.Describe(identity)),
+            Identity = new IssuedIdentity(identity.Export(X509ContentType.Pkcs12, Password), Password, DeviceCertificate.Of(identity, IdentityPresentation.MdmSignature)),
         };
 
         Assert.Equal(PlistWriter.Write(MdmCommandPlists.Render(command)), PlistWriter.Write(MdmCommandPlists.Render(command)));
@@ -73,9 +73,18 @@ public sealed class ApiIdentityRenderingTests
     {
         using var identity = TestPki.Identity("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0");
 
-        var facts = MdmAuthenticator.Facts(new PresentedCertificate(identity, presentation, []));
+        var facts = new PresentedCertificate(identity, presentation, []).Facts;
 
-        Assert.Equal(TestPki.Describe(identity, presentation), facts);
+        Assert.Equal(
+            new DeviceCertificate(
+                Convert.ToHexString(SHA256.HashData(identity.RawData)),
+                "CN=0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0, O=Fleet.Orleans tests",
+                identity.SerialNumber,
+                TestPki.DeviceCa.Certificate.Subject,
+                new DateTimeOffset(identity.NotBefore.ToUniversalTime()),
+                new DateTimeOffset(identity.NotAfter.ToUniversalTime()),
+                presentation),
+            facts);
         Assert.Equal(64, facts.Thumbprint.Length);
     }
 

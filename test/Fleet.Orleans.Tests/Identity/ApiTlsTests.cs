@@ -90,7 +90,7 @@ public sealed class ApiTlsTests(ApiTlsFixture tls, ClusterFixture cluster) : ICl
 /// <summary>One Api on a real HTTPS port for <see cref="ApiTlsTests"/>, with its log lines.</summary>
 public sealed class ApiTlsFixture(ClusterFixture cluster) : IAsyncLifetime
 {
-    private readonly X509Certificate2 _serverCertificate = ServerCertificate();
+    private readonly X509Certificate2 _serverCertificate = TestPki.ServerCertificate();
     private readonly string _folder = Directory.CreateTempSubdirectory("fleet-test-tls-").FullName;
     private WebApplicationFactory<Program> _api = null!;
     private Uri _https = null!;
@@ -154,18 +154,5 @@ public sealed class ApiTlsFixture(ClusterFixture cluster) : IAsyncLifetime
         }
 
         return new HttpClient(handler) { BaseAddress = _https };
-    }
-
-    private static X509Certificate2 ServerCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=Fleet.Orleans test server", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
-        names.AddDnsName("localhost");
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 }

@@ -158,7 +158,7 @@ public sealed class IdentitySettingsAndIndexTests
         Assert.Equal("CN=4C4C4544-0042-3610-8052-B4C04F4E4E31", identity.Subject);
         Assert.True(chain.Build(identity), string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation)));
         Assert.Equal(["1.3.6.1.5.5.7.3.2"], eku.EnhancedKeyUsages.Cast<Oid>().Select(o => o.Value));
-        Assert.Equal(TestPki.Describe(identity) with { Presentation = IdentityPresentation.Tls }, issued.Certificate);
+        Assert.Equal(DeviceCertificate.Of(identity, IdentityPresentation.Tls), issued.Certificate);
         var validity = issued.Certificate.NotAfter - before;
         Assert.True(validity > TimeSpan.FromDays(90) - TimeSpan.FromMinutes(1) && validity <= TimeSpan.FromDays(90) + TimeSpan.FromSeconds(5),
             $"issued for {validity}, expected 90 days");

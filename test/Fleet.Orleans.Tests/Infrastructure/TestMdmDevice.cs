@@ -26,7 +26,7 @@ public sealed class TestMdmDevice(Func<IHostGrain> host, string udid, MdmDeviceF
     public X509Certificate2? Identity { get; private set; } = TestPki.Identity(udid);
 
     /// <summary>What the Api passes to the host for <see cref="Identity"/>.</summary>
-    public DeviceCertificate? Certificate => _certificate ??= Identity is null ? null : TestPki.Describe(Identity);
+    public DeviceCertificate? Certificate => _certificate ??= Identity is null ? null : DeviceCertificate.Of(Identity, IdentityPresentation.MdmSignature);
 
     /// <summary>From now on every request comes with <paramref name="identity"/> (null: with none).</summary>
     public TestMdmDevice Present(X509Certificate2? identity)

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
@@ -43,15 +44,19 @@ public static class TestPki
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(365));
     }
 
-    /// <summary>The facts the Api passes to the host for <paramref name="certificate"/>.</summary>
-    public static DeviceCertificate Describe(X509Certificate2 certificate, IdentityPresentation presentation = IdentityPresentation.MdmSignature) => new(
-        Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)),
-        certificate.Subject,
-        certificate.SerialNumber,
-        certificate.Issuer,
-        certificate.NotBefore.ToUniversalTime(),
-        certificate.NotAfter.ToUniversalTime(),
-        presentation);
+    /// <summary>A self-signed TLS server certificate for 127.0.0.1 and localhost, like tools/start's, with its key.</summary>
+    public static X509Certificate2 ServerCertificate()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+    }
 
     /// <summary>The <c>Mdm-Signature</c> header value: a base64 detached CMS signature of <paramref name="body"/>.</summary>
     public static string Sign(byte[] body, X509Certificate2 identity)

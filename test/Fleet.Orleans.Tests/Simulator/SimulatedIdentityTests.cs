@@ -5,6 +5,7 @@ using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Fleet.AgentSimulator.Mdm;
+using Fleet.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Fleet.Tests.Simulator;
@@ -138,7 +139,7 @@ public sealed class SimulatedIdentityTests : IDisposable
     {
         var pki = _pki.Load(_clock);
         var mac = NewMac(MdmBehaviour.Normal, pki.Issue(Udid, s_year));
-        using var impostor = SimulatorPki.ServerCertificate();
+        using var impostor = TestPki.ServerCertificate();
         await using var server = await LoopbackMdmServer.StartAsync(impostor, _ => (HttpStatusCode.OK, ""));
         using var transport = new TlsMdmTransport(server.Url, pki.ServerCertificate!, s_timeout);
 

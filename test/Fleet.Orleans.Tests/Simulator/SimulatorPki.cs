@@ -1,7 +1,7 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Fleet.AgentSimulator.Mdm;
+using Fleet.Tests.Infrastructure;
 
 namespace Fleet.Tests.Simulator;
 
@@ -34,7 +34,7 @@ internal sealed class SimulatorPki : IDisposable
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         using var ca = request.CreateSelfSigned(CaNotBefore, CaNotAfter);
-        var server = ServerCertificate();
+        var server = TestPki.ServerCertificate();
 
         var folder = Directory.CreateTempSubdirectory("fleet-simulator-pki-").FullName;
         File.WriteAllText(Path.Combine(folder, DevicePki.CaCertificateFile), ca.ExportCertificatePem());
@@ -42,20 +42,6 @@ internal sealed class SimulatorPki : IDisposable
         File.WriteAllText(Path.Combine(folder, DevicePki.ServerCertificateFile), server.ExportCertificatePem());
 
         return new SimulatorPki(folder, X509CertificateLoader.LoadCertificate(ca.RawData), server);
-    }
-
-    /// <summary>A self-signed TLS server certificate for 127.0.0.1 and localhost, like tools/start's, with its key.</summary>
-    public static X509Certificate2 ServerCertificate()
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
-        names.AddDnsName("localhost");
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 
     public void Dispose() => Directory.Delete(Folder, recursive: true);
