@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
+using Fleet.Grains.Events;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
@@ -30,6 +31,7 @@ internal sealed partial class HostGrain(
     IIdentityIssuer issuer,
     TimeProvider time,
     FleetMetrics metrics,
+    IEnumerable<IHostEventSink> eventSinks,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
@@ -46,6 +48,11 @@ internal sealed partial class HostGrain(
     // True while state changed in memory but not in storage: last-seen and detail times, or the
     // transient Verifying status. The next real write, or deactivation, carries it.
     private bool _unsavedCheckIn;
+
+    // Refetch transitions made since the last host event; they go out with the next publish.
+    private readonly List<Transition> _unannounced = [];
+
+    private readonly IHostEventSink[] _eventSinks = [.. eventSinks];
 
     private HostState State => store.State;
 
@@ -67,7 +74,9 @@ internal sealed partial class HostGrain(
         }
 
         Rearm();
-        PublishToIndex();
+
+        // Activation changes nothing: the index hears of it (it may have missed an update), listeners do not.
+        PublishToIndex(announce: false);
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -335,6 +344,7 @@ internal sealed partial class HostGrain(
         }
 
         State.StatusChangedAt = transition.At;
+        _unannounced.Add(transition);
         metrics.Transition(transition, State.Details?.Platform);
         LogTransition(
             HostId,
@@ -423,7 +433,11 @@ internal sealed partial class HostGrain(
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;
 
-    private void PublishToIndex()
+    /// <summary>
+    /// Sends the host's indexed fields to its index shard and, unless <paramref name="announce"/> is false,
+    /// a host event to this silo's event sinks.
+    /// </summary>
+    private void PublishToIndex(bool announce = true)
     {
         var details = State.Details;
         var entry = new HostIndexEntry(
@@ -444,6 +458,53 @@ internal sealed partial class HostGrain(
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);
+
+        if (announce)
+        {
+            Announce(entry);
+        }
+    }
+
+    private void Announce(HostIndexEntry entry)
+    {
+        if (_eventSinks.Length > 0)
+        {
+            var hostEvent = new HostEvent(entry, [.. _unannounced], AlertOf(_unannounced), time.GetUtcNow());
+            foreach (var sink in _eventSinks)
+            {
+                sink.Publish(hostEvent);
+            }
+        }
+
+        _unannounced.Clear();
+    }
+
+    /// <summary>
+    /// Failed when the newest of these transitions reaches Failed; Recovered when it reaches Verified and the
+    /// last refetch that ended before its epoch had Failed.
+    /// </summary>
+    private HostAlert AlertOf(List<Transition> transitions)
+    {
+        if (transitions.Count == 0)
+        {
+            return HostAlert.None;
+        }
+
+        var newest = transitions[^1];
+        if (newest.To == RefetchStatus.Failed)
+        {
+            return HostAlert.Failed;
+        }
+
+        if (newest.To != RefetchStatus.Verified)
+        {
+            return HostAlert.None;
+        }
+
+        var previousEnd = State.Transitions.LastOrDefault(t =>
+            t.Epoch < newest.Epoch && t.To is RefetchStatus.Verified or RefetchStatus.Failed);
+
+        return previousEnd?.To == RefetchStatus.Failed ? HostAlert.Recovered : HostAlert.None;
     }
 
     private void ArmTimer(DateTimeOffset wakeAt)
