@@ -4,6 +4,7 @@ using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
+using Fleet.Grains.Webhooks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -15,7 +16,8 @@ public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers what the grains need besides Orleans itself: validated refetch policies, profile, push, identity
-    /// renewal and issuer settings, the clock, metrics, the index store, the push sender and the identity issuer.
+    /// renewal and issuer settings, the clock, metrics, the index store, the push sender, the identity issuer and
+    /// webhooks (when configured).
     /// The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
@@ -35,6 +37,7 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
+        services.AddFleetWebhooks(configuration);
 
         return services;
     }
