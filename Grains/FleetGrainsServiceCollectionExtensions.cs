@@ -5,6 +5,7 @@ using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
+using Fleet.Grains.Webhooks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -17,7 +18,7 @@ public static class FleetGrainsServiceCollectionExtensions
     /// <summary>
     /// Registers what the grains need besides Orleans itself: validated refetch policies, profile, push, identity
     /// renewal and issuer settings, the clock, metrics, the index store, the push sender, the identity issuer and
-    /// the host event relay. The caller registers a <c>TableServiceClient</c>.
+    /// the host event relay and webhooks (when configured). The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -37,6 +38,7 @@ public static class FleetGrainsServiceCollectionExtensions
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
         AddHostEvents(services, configuration);
+        services.AddFleetWebhooks(configuration);
 
         return services;
     }
