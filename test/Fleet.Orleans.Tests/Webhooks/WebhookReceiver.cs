@@ -11,7 +11,7 @@ namespace Fleet.Tests.Webhooks;
 
 /// <summary>One request as the receiver got it, with its own verdict on the signature.</summary>
 public sealed record ReceivedWebhook(
-    string? EventId, string? EventType, string? ContentType, bool SignatureValid, JsonElement Body, int Answered)
+    string? EventId, string? EventType, string? ContentType, bool SignatureValid, JsonElement Body, int Answered, DateTimeOffset At)
 {
     public string? HostId => Body.GetProperty("host_id").GetString();
 }
@@ -45,6 +45,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
         get => Volatile.Read(ref _hang);
         set => Volatile.Write(ref _hang, value);
     }
+
+    /// <summary>A <c>Retry-After</c> value sent with every answer but 200, when set.</summary>
+    public string? RetryAfter { get; set; }
 
     public static async Task<WebhookReceiver> StartAsync()
     {
@@ -117,7 +120,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
         lock (_received)
         {
             _received.Add(new ReceivedWebhook(
-                headers["Fleet-Event-Id"], headers["Fleet-Event-Type"], context.Request.ContentType, valid, json, (int)answer));
+                headers["Fleet-Event-Id"], headers["Fleet-Event-Type"], context.Request.ContentType, valid, json, (int)answer, DateTimeOffset.UtcNow));
         }
 
         if (Hang)
@@ -126,6 +129,10 @@ public sealed class WebhookReceiver : IAsyncDisposable
         }
 
         context.Response.StatusCode = (int)answer;
+        if (RetryAfter is { } retryAfter && answer != HttpStatusCode.OK)
+        {
+            context.Response.Headers.RetryAfter = retryAfter;
+        }
     }
 
     private HttpStatusCode Next(string hostId)
