@@ -1,5 +1,6 @@
 using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Documentation;
 using Fleet.Api.Hosting;
 using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
@@ -17,6 +18,7 @@ builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
+builder.Services.AddFleetApiDocumentation();
 
 var app = builder.Build();
 
@@ -32,6 +34,7 @@ app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");
 app.MapMdmApi();
 app.MapBenchmarkBaseline();
+app.MapFleetApiDocumentation();
 
 app.Run();
 
