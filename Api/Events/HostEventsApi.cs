@@ -44,7 +44,15 @@ public static class HostEventsApi
             .RequireAuthorization(OperatorRoles.CanRead)
             .WithTags("Events");
 
-        events.MapGet("/", Stream);
+        events.MapGet("/", Stream)
+            .WithSummary("Follow host changes live")
+            .WithDescription(
+                "Server-sent events: `ready` once the subscription is live (data `{\"host_id\": X or null}`), then one " +
+                "`host` event per stored change of a host (data: the host as a list row, the refetch transitions " +
+                "since its previous event, and the alert `none`, `failed` or `recovered`), and a keep-alive comment " +
+                "on a quiet stream. `host_id` follows one host; without it, every host. No replay on reconnect.")
+            .Produces<HostEventMessage>(StatusCodes.Status200OK, "text/event-stream")
+            .ProducesValidationProblem();
 
         return events;
     }

@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
+using Fleet.Api.Documentation;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,10 +21,32 @@ public static class ConfigurationProfilesApi
             .RequireAuthorization(OperatorRoles.CanRead)
             .WithTags("Configuration profiles");
 
-        profiles.MapGet("/", ListAsync);
-        profiles.MapGet("/summary", SummaryAsync);
-        profiles.MapPut("/{identifier}", UpsertAsync).RequireAuthorization(OperatorRoles.CanChange);
-        profiles.MapDelete("/{identifier}", DeleteAsync).RequireAuthorization(OperatorRoles.CanChange);
+        profiles.MapGet("/", ListAsync)
+            .WithSummary("List a team's profiles")
+            .WithDescription("The configuration profiles the team declares, and a version that grows with every change to them.")
+            .WithRequiredQuery("team_id")
+            .ProducesValidationProblem();
+        profiles.MapGet("/summary", SummaryAsync)
+            .WithSummary("Count hosts by OS-settings status")
+            .WithDescription(
+                "Hosts by OS-settings status (the worst of their profiles), for one team or, without `team_id`, the " +
+                "whole fleet. Hosts without profiles are not counted.")
+            .ProducesValidationProblem();
+        profiles.MapPut("/{identifier}", UpsertAsync)
+            .RequireAuthorization(OperatorRoles.CanChange)
+            .WithSummary("Declare a profile")
+            .WithDescription(
+                "Declares the profile for the team, or replaces it; a new checksum is a new version, which every host of " +
+                "the team installs.")
+            .WithRequiredQuery("team_id")
+            .Accepts<ProfileDeclarationBody>("application/json")
+            .ProducesValidationProblem();
+        profiles.MapDelete("/{identifier}", DeleteAsync)
+            .RequireAuthorization(OperatorRoles.CanChange)
+            .WithSummary("Delete a profile")
+            .WithDescription("Removes the profile from the team; its hosts remove it in turn.")
+            .WithRequiredQuery("team_id")
+            .ProducesInvalidOrUnknown();
 
         return profiles;
     }
@@ -122,3 +146,11 @@ public static class ConfigurationProfilesApi
     private static string? OptionalString(JsonElement body, string name) =>
         body.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
+
+// Documents the body only: the handler reads the JSON itself, to name each mistake in its 400.
+/// <summary>A profile's name and the checksum of its payload.</summary>
+/// <param name="DisplayName">What operators and the device show.</param>
+/// <param name="Checksum">Checksum of the payload: printable ASCII without spaces.</param>
+public sealed record ProfileDeclarationBody(
+    [property: Required, StringLength(ConfigurationProfilesApi.MaxDisplayNameLength, MinimumLength = 1)] string DisplayName,
+    [property: Required, StringLength(ConfigurationProfilesApi.MaxChecksumLength, MinimumLength = 1), RegularExpression("^[!-~]+$")] string Checksum);

@@ -1,5 +1,7 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json;
+using Fleet.Api.Documentation;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -22,11 +24,37 @@ public static class HostsApi
             .RequireAuthorization(OperatorRoles.CanRead)
             .WithTags("Hosts");
 
-        hosts.MapGet("/", ListAsync);
-        hosts.MapGet("/summary", SummaryAsync);
-        hosts.MapGet("/{host_id}", GetAsync);
-        hosts.MapPost("/{host_id}/refetch", RefetchAsync).RequireAuthorization(OperatorRoles.CanChange);
-        hosts.MapPut("/{host_id}/team", SetTeamAsync).RequireAuthorization(OperatorRoles.CanChange);
+        hosts.MapGet("/", ListAsync)
+            .WithSummary("List hosts")
+            .WithDescription(
+                "A page of hosts from the host index, ordered by host id, with optional filters. Pass `next_cursor` back " +
+                "as `cursor` for the next page; it is null on the last one. The index follows hosts within moments of a " +
+                "stored change, so `last_seen_at` may lag behind GET of one host.")
+            .ProducesValidationProblem();
+        hosts.MapGet("/summary", SummaryAsync)
+            .WithSummary("Count hosts")
+            .WithDescription("Hosts by refetch status word and by platform, and hosts whose identity certificate expired or is renewing.");
+        hosts.MapGet("/{host_id}", GetAsync)
+            .WithSummary("Get a host")
+            .WithDescription(
+                "Everything about one host: details, refetch, last 50 transitions, team, profiles, MDM and identity " +
+                "certificate. `revision` grows with every stored change.")
+            .ProducesInvalidOrUnknown();
+        hosts.MapPost("/{host_id}/refetch", RefetchAsync)
+            .RequireAuthorization(OperatorRoles.CanChange)
+            .WithSummary("Refetch a host's details")
+            .WithDescription(
+                "Asks the host's agent for fresh details and answers the refetch at once; poll GET of the host to see it " +
+                "reach verified or failed. While a refetch is in flight the same epoch is returned, not restarted.")
+            .ProducesInvalidOrUnknown();
+        hosts.MapPut("/{host_id}/team", SetTeamAsync)
+            .RequireAuthorization(OperatorRoles.CanChange)
+            .WithSummary("Move a host to a team")
+            .WithDescription(
+                "Sets the host's team, or none with `{\"team_id\": null}`; the field is required. The host then gets " +
+                "that team's configuration profiles.")
+            .Accepts<TeamAssignment>("application/json")
+            .ProducesInvalidOrUnknown();
 
         return hosts;
     }
@@ -248,6 +276,12 @@ public sealed record HostListItem(
         e.HostId, e.Status, e.Platform, e.OsVersion, e.Hostname, e.Serial, e.LastSeenAt, e.StatusChangedAt, e.Reason,
         e.TeamId, e.OsSettings, e.CertificateNotAfter, e.Identity);
 }
+
+// Documents the body only: the handler reads the JSON itself, to name each mistake in its 400.
+/// <summary>The team a host moves to.</summary>
+/// <param name="TeamId">The team, or null for none. Required, even when null.</param>
+public sealed record TeamAssignment(
+    [property: Required, StringLength(TeamIds.MaxLength, MinimumLength = 1), RegularExpression("^[A-Za-z0-9_-]+$")] string? TeamId);
 
 /// <summary>A page of hosts; pass <see cref="NextCursor"/> back as <c>cursor</c> for the next one.</summary>
 public sealed record HostListResponse(IReadOnlyList<HostListItem> Hosts, int Total, string? NextCursor);

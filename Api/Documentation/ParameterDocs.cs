@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Fleet.Api.Operators;
+using Fleet.Contracts;
+using Microsoft.OpenApi;
+
+namespace Fleet.Api.Documentation;
+
+/// <summary>
+/// What each operator parameter accepts. The handlers take these as strings and check them themselves,
+/// to answer every mistake with a 400 naming the parameter, so their formats and limits are written here,
+/// from the same constants the handlers check against.
+/// </summary>
+internal static class ParameterDocs
+{
+    private const string HostIdPattern = "^[0-9A-Fa-f-]+$";
+    private const string TeamIdPattern = "^[A-Za-z0-9_-]+$";
+
+    private static readonly Dictionary<string, (string Description, Func<OpenApiSchema> Schema)> s_parameters =
+        new(StringComparer.Ordinal)
+        {
+            ["host_id"] = (
+                "The host's hardware UUID: 8 to 64 hex digits and dashes (at least 8 digits), any case.",
+                () => Text(8, HostIds.MaxLength, HostIdPattern, "9F0A2C1E-5B7D-4E21-8C3A-2D6F1B0E4A97")),
+            ["team_id"] = (
+                $"A team id: 1 to {TeamIds.MaxLength} letters, digits, '-' and '_', compared as written.",
+                () => Text(1, TeamIds.MaxLength, TeamIdPattern, "engineering")),
+            ["identifier"] = (
+                $"The profile's PayloadIdentifier: 1 to {ConfigurationProfilesApi.MaxIdentifierLength} characters " +
+                "without control characters or '/'.",
+                () => Text(1, ConfigurationProfilesApi.MaxIdentifierLength, null, "com.example.wifi")),
+            ["status"] = (
+                "Only hosts whose refetch status is this word.",
+                () => Words(StatusWords.All)),
+            ["platform"] = (
+                "Only hosts of this osquery platform, for example 'darwin' or 'ubuntu'.",
+                () => Text(1, 32, null, "darwin")),
+            ["os_settings"] = (
+                "Only hosts whose OS-settings status (the worst of their profiles) is this word; " +
+                "hosts without profiles match none.",
+                () => Words(OsSettingsWords.All)),
+            ["certificate_expires_within_days"] = (
+                "Only hosts whose MDM identity certificate expires within this many days from now, " +
+                "expired ones included.",
+                () => Whole(0, HostsApi.MaxExpiryDays, null)),
+            ["limit"] = (
+                "Hosts per page.",
+                () => Whole(1, HostsApi.MaxPageSize, HostsApi.DefaultPageSize)),
+            ["cursor"] = (
+                "The next_cursor of the previous page; leave out for the first page.",
+                () => Text(1, 128, "^[A-Za-z0-9_-]+$", null)),
+        };
+
+    /// <summary>The names this class documents.</summary>
+    public static IEnumerable<string> Names => s_parameters.Keys;
+
+    /// <summary>Sets the description and schema of a parameter this class knows; false for any other.</summary>
+    public static bool TryDescribe(OpenApiParameter parameter)
+    {
+        if (parameter.Name is not { } name || !s_parameters.TryGetValue(name, out var docs))
+        {
+            return false;
+        }
+
+        parameter.Description = docs.Description;
+        parameter.Schema = docs.Schema();
+
+        return true;
+    }
+
+    private static OpenApiSchema Text(int minLength, int maxLength, string? pattern, string? example) => new()
+    {
+        Type = JsonSchemaType.String,
+        MinLength = minLength,
+        MaxLength = maxLength,
+        Pattern = pattern,
+        Examples = example is null ? null : [JsonValue.Create(example)],
+    };
+
+    private static OpenApiSchema Whole(int minimum, int maximum, int? byDefault) => new()
+    {
+        Type = JsonSchemaType.Integer,
+        Format = "int32",
+        Minimum = minimum.ToString(CultureInfo.InvariantCulture),
+        Maximum = maximum.ToString(CultureInfo.InvariantCulture),
+        Default = byDefault is { } value ? JsonValue.Create(value) : null,
+    };
+
+    private static OpenApiSchema Words(string commaSeparated) => new()
+    {
+        Type = JsonSchemaType.String,
+        Enum = [.. commaSeparated.Split(", ").Select(w => (JsonNode)JsonValue.Create(w))],
+    };
+}
