@@ -5,6 +5,7 @@ using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
+using Fleet.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -17,6 +18,7 @@ builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
+builder.AddFleetApiTelemetry();
 
 var app = builder.Build();
 
@@ -26,6 +28,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapFleetHealth();
+app.MapFleetMetrics();
 app.MapHostsApi();
 app.MapConfigurationProfilesApi();
 app.MapOsqueryApi("/api/osquery");

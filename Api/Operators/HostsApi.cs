@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Fleet.Api.Diagnostics;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -20,7 +21,8 @@ public static class HostsApi
     {
         var hosts = app.MapGroup("/api/v1/hosts")
             .RequireAuthorization(OperatorRoles.CanRead)
-            .WithTags("Hosts");
+            .WithTags("Hosts")
+            .MarksRouteHost();
 
         hosts.MapGet("/", ListAsync);
         hosts.MapGet("/summary", SummaryAsync);
