@@ -7,6 +7,7 @@ using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
+using Fleet.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -21,6 +22,7 @@ builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 builder.Services.AddHostEvents(builder.Configuration);
 builder.Services.AddFleetApiDocumentation();
+builder.AddFleetApiTelemetry();
 
 var app = builder.Build();
 
@@ -30,6 +32,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapFleetHealth();
+app.MapFleetMetrics();
 app.MapHostsApi();
 app.MapConfigurationProfilesApi();
 app.MapOsqueryApi("/api/osquery");

@@ -16,6 +16,17 @@ public static class Platforms
     };
 
     /// <summary>
+    /// The platform as a metric label: one of the families, <c>unknown</c> when none was reported, and
+    /// <c>other</c> for whatever else an agent claimed, so that a label never takes unbounded values.
+    /// </summary>
+    public static string Label(string? platform) => platform switch
+    {
+        null => "unknown",
+        Darwin or Linux or Windows or Ios or IPadOs => platform,
+        _ => "other",
+    };
+
+    /// <summary>
     /// Maps what osquery reports (<c>os_version.platform</c>, <c>platform_like</c>) onto a family.
     /// osquery names each Linux distribution, so anything it knows as one is <c>linux</c>.
     /// </summary>

@@ -2,6 +2,7 @@ using System.Net;
 using Azure.Data.Tables;
 using Fleet.Grains;
 using Fleet.Grains.Refetch;
+using Fleet.Silo.Diagnostics;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 
@@ -58,6 +59,7 @@ public static class FleetSiloBuilderExtensions
             clustering.TableServiceClient = new TableServiceClient(configuration.StorageConnectionString()));
         silo.AddFleetStorage(configuration);
         silo.AddDashboard();
+        silo.AddFleetTracing();
         if (options.CollectionAge is { } age)
         {
             silo.Configure<GrainCollectionOptions>(collection => collection.CollectionAge = age);

@@ -1,4 +1,5 @@
 using Fleet.Silo.Diagnostics;
+using Fleet.Telemetry;
 using Orleans.Dashboard;
 
 namespace Fleet.Silo;
@@ -16,6 +17,7 @@ public static class SiloProgram
         // Orleans 10 logs every placement attempt through Polly at Information.
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
+        builder.AddFleetTelemetry("fleet-silo");
 
         var app = builder.Build();
         if (!StartupConfiguration.IsValid(app.Services, Console.Error))
@@ -27,6 +29,7 @@ public static class SiloProgram
         app.MapGet("/", () => Results.Redirect("/dashboard"));
         app.MapGet("/healthz", () => Results.Ok(new { status = "alive" }));
         app.MapSiloDiagnostics();
+        app.MapFleetMetrics();
 
         app.Run();
 

@@ -1,3 +1,4 @@
+using Fleet.Api.Diagnostics;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 
@@ -12,7 +13,7 @@ public static partial class OsqueryApi
 {
     public static RouteGroupBuilder MapOsqueryApi(this IEndpointRouteBuilder app, string prefix)
     {
-        var osquery = app.MapGroup(prefix).AllowAnonymous().WithTags("Agents");
+        var osquery = app.MapGroup(prefix).AllowAnonymous().WithTags("Agents").CountsAgentRequests(prefix);
 
         osquery.MapPost("/enroll", EnrollAsync);
         osquery.MapPost("/config", ConfigAsync);
@@ -35,6 +36,7 @@ public static partial class OsqueryApi
         }
 
         var enroll = parsed.Value!;
+        ApiTelemetry.MarkHost(enroll.HostId);
         if (!secrets.IsValid(enroll.EnrollSecret))
         {
             LogEnrollRefused(logger, enroll.HostId);
@@ -89,6 +91,8 @@ public static partial class OsqueryApi
             return AgentResults.NodeInvalid();
         }
 
+        ApiTelemetry.MarkHost(hostId);
+
         var valid = await grains.GetGrain<IHostGrain>(hostId).WriteAsync(secret, write.Results);
 
         return valid ? TypedResults.Ok(new { }) : AgentResults.NodeInvalid();
@@ -123,6 +127,8 @@ public static partial class OsqueryApi
             LogBadNodeKey(logger, endpoint);
             return (null, null, AgentResults.NodeInvalid());
         }
+
+        ApiTelemetry.MarkHost(hostId);
 
         return (hostId, secret, null);
     }

@@ -58,6 +58,9 @@ internal static partial class OrleansClientSetup
             client.Services.AddOptions<ClientMessagingOptions>().Configure<IOptions<ClusterClientOptions>>((messaging, fleet) =>
                 messaging.ResponseTimeout = fleet.Value.ResponseTimeout);
             client.Services.AddSingleton<IClientConnectionRetryFilter, RetryUntilConnected>();
+
+            // Grain calls continue the request's trace, and carry its baggage (the host id) to the silo.
+            client.AddActivityPropagation();
         });
 
         return builder;

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json;
 using Fleet.Api.Documentation;
+using Fleet.Api.Diagnostics;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -22,7 +23,8 @@ public static class HostsApi
     {
         var hosts = app.MapGroup("/api/v1/hosts")
             .RequireAuthorization(OperatorRoles.CanRead)
-            .WithTags("Hosts");
+            .WithTags("Hosts")
+            .MarksRouteHost();
 
         hosts.MapGet("/", ListAsync)
             .WithSummary("List hosts")

@@ -28,6 +28,8 @@ public sealed class FleetMetrics
     private readonly Counter<long> _pushes;
     private readonly Counter<long> _pushFailures;
     private readonly Counter<long> _profileTransitions;
+    private readonly Counter<long> _retries;
+    private readonly Histogram<double> _timeToVerified;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
@@ -42,7 +44,17 @@ public sealed class FleetMetrics
         _pushFailures = meter.CreateCounter<long>("fleet.mdm.push_failures", "{push}", "MDM pushes that failed, by kind.");
         _profileTransitions = meter.CreateCounter<long>(
             "fleet.profile.transitions", "{transition}", "Configuration profile status changes, by the status reached (none: removed).");
+        _retries = meter.CreateCounter<long>(
+            "fleet.refetch.retries", "{retry}", "Refetch attempts after the first, by part (osquery or mdm) and platform.");
+        _timeToVerified = meter.CreateHistogram(
+            "fleet.refetch.time_to_verified",
+            "s",
+            "Seconds from a refetch request to Verified, by platform and policy.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = TimeToVerifiedBuckets });
     }
+
+    /// <summary>Bucket bounds, in seconds, from a quick agent (1 s) to a device asleep for an hour.</summary>
+    public static readonly double[] TimeToVerifiedBuckets = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
     public void StorageWrite(StorageWriteKind kind)
     {
@@ -62,8 +74,20 @@ public sealed class FleetMetrics
             1,
             new KeyValuePair<string, object?>("from", Words.Of(transition.From)),
             new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
-            new KeyValuePair<string, object?>("platform", platform ?? "unknown"),
-            new KeyValuePair<string, object?>("reason", transition.Reason?.Code ?? "none"));
+            new KeyValuePair<string, object?>("platform", Platforms.Label(platform)),
+            new KeyValuePair<string, object?>("reason_class", ReasonClasses.Of(transition.Reason)));
+
+    public void Retried(string part, string? platform) =>
+        _retries.Add(
+            1,
+            new KeyValuePair<string, object?>("part", part),
+            new KeyValuePair<string, object?>("platform", Platforms.Label(platform)));
+
+    public void Verified(TimeSpan sinceRequest, string? platform, string policy) =>
+        _timeToVerified.Record(
+            Math.Max(0, sinceRequest.TotalSeconds),
+            new KeyValuePair<string, object?>("platform", Platforms.Label(platform)),
+            new KeyValuePair<string, object?>("policy", policy));
 
     public void ProfileTransition(ProfileTransition transition) =>
         _profileTransitions.Add(
@@ -88,6 +112,30 @@ public sealed class FleetMetrics
         StorageWriteKind.GrainState => "grain_state",
         StorageWriteKind.Reminder => "reminder",
         _ => "index",
+    };
+}
+
+/// <summary>
+/// The few families of refetch reasons a metric label may carry; the codes themselves (and the messages)
+/// stay in logs and the API.
+/// </summary>
+public static class ReasonClasses
+{
+    public const string None = "none";
+    public const string Agent = "agent";
+    public const string Mdm = "mdm";
+    public const string Push = "push";
+    public const string Identity = "identity";
+    public const string Other = "other";
+
+    public static string Of(Reason? reason) => reason?.Code switch
+    {
+        null => None,
+        ReasonCodes.AgentSilent or ReasonCodes.AgentNoResults or ReasonCodes.AgentError => Agent,
+        ReasonCodes.MdmNoAck or ReasonCodes.MdmError or ReasonCodes.MdmUnenrolled => Mdm,
+        ReasonCodes.PushFailed => Push,
+        ReasonCodes.IdentityExpired or ReasonCodes.IdentityIssueFailed or ReasonCodes.IdentityNotPresented => Identity,
+        _ => Other,
     };
 }
 

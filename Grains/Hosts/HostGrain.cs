@@ -286,6 +286,11 @@ internal sealed partial class HostGrain(
             return step;
         }
 
+        foreach (var part in RefetchRetries.Between(State.Refetch, step.Refetch))
+        {
+            metrics.Retried(part, State.Details?.Platform);
+        }
+
         State.Refetch = step.Refetch;
         if (step.Transition is { } transition)
         {
@@ -346,6 +351,11 @@ internal sealed partial class HostGrain(
         State.StatusChangedAt = transition.At;
         _unannounced.Add(transition);
         metrics.Transition(transition, State.Details?.Platform);
+        if (transition.To == RefetchStatus.Verified && State.Refetch is { } refetch)
+        {
+            metrics.Verified(transition.At - refetch.RequestedAt, State.Details?.Platform, refetch.Policy);
+        }
+
         LogTransition(
             HostId,
             transition.Epoch,

@@ -1,5 +1,6 @@
 using Fleet.Grains.Mdm;
 using Fleet.Silo;
+using Fleet.Silo.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Orleans.TestingHost;
 
@@ -78,6 +79,7 @@ public static class FleetTestCluster
             siloBuilder.Services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.Warning));
             siloBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
             siloBuilder.AddFleetStorage(siloBuilder.Configuration);
+            siloBuilder.AddFleetTracing();
 
             // After the product's registration, so that it wins: tests see every push and choose failures.
             siloBuilder.Services.AddSingleton<IPushSender>(TestPushSender.Shared);

@@ -1,0 +1,61 @@
+using Fleet.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Api.Diagnostics;
+
+/// <summary>How the Api keeps its metrics. Bound from <c>Fleet:Metrics</c>.</summary>
+public sealed class ApiMetricsOptions
+{
+    public const string SectionName = "Fleet:Metrics";
+
+    public static readonly TimeSpan DefaultHostCountsRefreshPeriod = TimeSpan.FromSeconds(15);
+
+    /// <summary>How often the <c>fleet.hosts</c> gauge re-reads the counts from every index shard.</summary>
+    public TimeSpan HostCountsRefreshPeriod { get; set; } = DefaultHostCountsRefreshPeriod;
+}
+
+/// <summary>
+/// Reads the host counts per status from every index shard every
+/// <see cref="ApiMetricsOptions.HostCountsRefreshPeriod"/>, so that a scrape costs no grain call. A failed
+/// read keeps the last counts.
+/// </summary>
+internal sealed partial class HostCountsRefresher(
+    IGrainFactory grains,
+    ApiMetrics metrics,
+    IOptions<ApiMetricsOptions> options,
+    TimeProvider time,
+    ILogger<HostCountsRefresher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.HostCountsRefreshPeriod, time);
+        do
+        {
+            await RefreshAsync();
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task RefreshAsync()
+    {
+        try
+        {
+            var shards = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
+                .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).CountAsync()));
+            var byStatus = new Dictionary<RefetchStatus, int>();
+            foreach (var status in Enum.GetValues<RefetchStatus>())
+            {
+                byStatus[status] = shards.Sum(counts => counts.ByStatus.GetValueOrDefault(status));
+            }
+
+            metrics.HostsByStatus(byStatus);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogRefreshFailed(exception);
+        }
+    }
+
+    [LoggerMessage(EventId = 320, Level = LogLevel.Warning, Message = "Host counts for metrics not refreshed; the last ones stay")]
+    private partial void LogRefreshFailed(Exception exception);
+}
