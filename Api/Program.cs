@@ -5,6 +5,7 @@ using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
+using Fleet.Api.StatusPage;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -17,6 +18,7 @@ builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
+builder.Services.AddStatusPage(builder.Configuration);
 
 var app = builder.Build();
 
@@ -32,6 +34,7 @@ app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");
 app.MapMdmApi();
 app.MapBenchmarkBaseline();
+app.MapStatusPage();
 
 app.Run();
 
