@@ -1,5 +1,6 @@
 using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Events;
 using Fleet.Api.Hosting;
 using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
@@ -19,6 +20,7 @@ builder.Services.AddAgentEnrollment(builder.Configuration);
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 builder.Services.AddStatusPage(builder.Configuration);
+builder.Services.AddHostEvents(builder.Configuration);
 
 var app = builder.Build();
 
@@ -35,6 +37,7 @@ app.MapOsqueryApi("/api/v1/osquery");
 app.MapMdmApi();
 app.MapBenchmarkBaseline();
 app.MapStatusPage();
+app.MapHostEvents();
 
 app.Run();
 

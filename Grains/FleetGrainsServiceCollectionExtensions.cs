@@ -1,4 +1,5 @@
 using Fleet.Grains.Diagnostics;
+using Fleet.Grains.Events;
 using Fleet.Grains.Index;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
@@ -15,8 +16,8 @@ public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers what the grains need besides Orleans itself: validated refetch policies, profile, push, identity
-    /// renewal and issuer settings, the clock, metrics, the index store, the push sender and the identity issuer.
-    /// The caller registers a <c>TableServiceClient</c>.
+    /// renewal and issuer settings, the clock, metrics, the index store, the push sender, the identity issuer and
+    /// the host event relay. The caller registers a <c>TableServiceClient</c>.
     /// </summary>
     public static IServiceCollection AddFleetGrains(this IServiceCollection services, IConfiguration configuration)
     {
@@ -35,8 +36,22 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
+        AddHostEvents(services, configuration);
 
         return services;
+    }
+
+    // The relay is a sink every host grain calls and the hosted loop that empties it: one instance, both roles.
+    private static void AddHostEvents(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<HostEventOptions>()
+            .Bind(configuration.GetSection(HostEventOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HostEventOptions>>(new HostEventOptionsValidator(configuration));
+        services.TryAddSingleton<HostEventMetrics>();
+        services.TryAddSingleton<HostEventRelay>();
+        services.AddSingleton<IHostEventSink>(sp => sp.GetRequiredService<HostEventRelay>());
+        services.AddHostedService(sp => sp.GetRequiredService<HostEventRelay>());
     }
 
     // An issuer registered before this call (a test double) is kept.

@@ -50,3 +50,10 @@ public interface IHostEventHubGrain : IGrainWithIntegerKey
     [OneWay]
     Task PublishAsync(IReadOnlyList<HostEvent> events);
 }
+
+/// <summary>Where the fleet's one event hub lives.</summary>
+public static class HostEventHub
+{
+    /// <summary>The key of the only <see cref="IHostEventHubGrain"/>.</summary>
+    public const long Key = 0;
+}
