@@ -13,7 +13,7 @@
   const MAX_BACKOFF_MS = 30000;
 
   const $ = (id) => document.getElementById(id);
-  const view = { stream: null, route: null, cursors: [] };
+  const view = { stream: null, route: null, cursors: [], listRequest: 0 };
 
   // ---- small DOM helpers: text only, never markup from data ----
 
@@ -486,7 +486,13 @@
       query.set('cursor', cursor);
     }
 
+    // Filters can change while a page is on its way: only the latest request may fill the table.
+    const request = ++view.listRequest;
     const answer = await api(`/api/v1/hosts?${query}`);
+    if (request !== view.listRequest) {
+      return;
+    }
+
     if (!answer.ok) {
       say('list-error', answer.problem);
       fillRows('host-list', [], 6);
