@@ -25,6 +25,9 @@ internal sealed partial class HostEventHubGrain(
     Task<TimeSpan> IHostEventHubGrain.SubscribeAsync(IHostEventObserver observer)
     {
         var lease = options.Value.SubscriptionLease;
+
+        // Idle collection would forget every subscription; a subscribed observer keeps the hub for its lease.
+        DelayDeactivation(lease);
         if (_leases.TryAdd(observer, time.GetUtcNow() + lease))
         {
             LogSubscribed(observer.GetGrainId().ToString(), lease, _leases.Count);

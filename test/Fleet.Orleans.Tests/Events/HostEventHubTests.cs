@@ -11,22 +11,33 @@ public sealed class HostEventHubTests(EventsFixture fixture) : IClassFixture<Eve
     [Fact]
     public async Task Hub_ForgetsAnObserverWhoseLeaseLapsed_UntilItSubscribesAgain()
     {
-        var observer = new RecordingObserver();
-        var reference = fixture.Grains.CreateObjectReference<IHostEventObserver>(observer);
+        var lapsing = new RecordingObserver();
+        var fresh = new RecordingObserver();
+        var lapsingRef = fixture.Grains.CreateObjectReference<IHostEventObserver>(lapsing);
+        var freshRef = fixture.Grains.CreateObjectReference<IHostEventObserver>(fresh);
         var hub = fixture.Grains.GetGrain<IHostEventHubGrain>(HostEventHub.Key);
-        var lease = await hub.SubscribeAsync(reference);
-        Assert.Equal(EventsFixture.Lease, lease);
+        var lease = await hub.SubscribeAsync(lapsingRef);
 
-        // The hub's clock is the silo's real one.
+        // The hub's clock is the silo's real one. The fresh observer shows when each publish went out: its
+        // copy leaves in the same turn, and the second publish in a later one, over the same connection.
         await Task.Delay(lease + TimeSpan.FromMilliseconds(500), TestContext.Current.CancellationToken);
+        await hub.SubscribeAsync(freshRef);
         await hub.PublishAsync([Event("LAPSED-0001")]);
-        await hub.SubscribeAsync(reference);
+        await hub.PublishAsync([Event("LAPSED-0002")]);
+        var freshSaw = new[] { await fresh.NextAsync(), await fresh.NextAsync() };
+        var lapsedSaw = lapsing.Received();
+        await hub.SubscribeAsync(lapsingRef);
         await hub.PublishAsync([Event("RENEWED-0001")]);
+        var renewedSaw = await lapsing.NextAsync();
 
-        var received = await observer.Events.ReadAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-        Assert.Equal("RENEWED-0001", received.Host.HostId);
-        await hub.UnsubscribeAsync(reference);
-        fixture.Grains.DeleteObjectReference<IHostEventObserver>(reference);
+        Assert.Equal(EventsFixture.Lease, lease);
+        Assert.Equal(["LAPSED-0001", "LAPSED-0002"], freshSaw.Select(e => e.Host.HostId));
+        Assert.Empty(lapsedSaw);
+        Assert.Equal("RENEWED-0001", renewedSaw.Host.HostId);
+        await hub.UnsubscribeAsync(lapsingRef);
+        await hub.UnsubscribeAsync(freshRef);
+        fixture.Grains.DeleteObjectReference<IHostEventObserver>(lapsingRef);
+        fixture.Grains.DeleteObjectReference<IHostEventObserver>(freshRef);
     }
 
     private static HostEvent Event(string hostId) =>
@@ -36,7 +47,20 @@ public sealed class HostEventHubTests(EventsFixture fixture) : IClassFixture<Eve
     {
         private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>();
 
-        public ChannelReader<HostEvent> Events => _events.Reader;
+        public async Task<HostEvent> NextAsync() =>
+            await _events.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask()
+                .WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        public List<HostEvent> Received()
+        {
+            var received = new List<HostEvent>();
+            while (_events.Reader.TryRead(out var hostEvent))
+            {
+                received.Add(hostEvent);
+            }
+
+            return received;
+        }
 
         public Task OnHostEventsAsync(IReadOnlyList<HostEvent> events)
         {
