@@ -1,12 +1,13 @@
 using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
-using Fleet.Api.Events;
 using Fleet.Api.Documentation;
+using Fleet.Api.Events;
 using Fleet.Api.Hosting;
 using Fleet.Api.Mdm;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Operators;
 using Fleet.Api.Security;
+using Fleet.Api.StatusPage;
 using Fleet.Telemetry;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -20,6 +21,7 @@ builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
+builder.Services.AddStatusPage(builder.Configuration);
 builder.Services.AddHostEvents(builder.Configuration);
 builder.Services.AddFleetApiDocumentation();
 builder.AddFleetApiTelemetry();
@@ -39,6 +41,7 @@ app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");
 app.MapMdmApi();
 app.MapBenchmarkBaseline();
+app.MapStatusPage();
 app.MapHostEvents();
 app.MapFleetApiDocumentation();
 

@@ -22,7 +22,8 @@ public sealed record HostIndexEntry(
 
 /// <summary>
 /// A filter over the index. Null fields match everything. <see cref="CertificateExpiresBefore"/> keeps hosts
-/// with an identity certificate whose not-after is earlier (expired ones included).
+/// with an identity certificate whose not-after is earlier (expired ones included); <see cref="OsVersion"/>
+/// keeps hosts that reported exactly that OS version.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-query")]
 public sealed record HostQuery(
@@ -32,7 +33,8 @@ public sealed record HostQuery(
     [property: Id(3)] int Limit,
     [property: Id(4)] string? TeamId = null,
     [property: Id(5)] ProfileStatus? OsSettings = null,
-    [property: Id(6)] DateTimeOffset? CertificateExpiresBefore = null);
+    [property: Id(6)] DateTimeOffset? CertificateExpiresBefore = null,
+    [property: Id(7)] string? OsVersion = null);
 
 /// <summary>One shard's answer: matching entries in host-id order, and how many matched in all.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-page")]

@@ -16,6 +16,9 @@ public static class HostsApi
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 500;
 
+    /// <summary>The longest <c>os_version</c> a list filters by; agents report far shorter ones.</summary>
+    public const int MaxOsVersionLength = 128;
+
     /// <summary>The furthest <c>certificate_expires_within_days</c> looks ahead: ten years.</summary>
     public const int MaxExpiryDays = 3650;
 
@@ -127,6 +130,7 @@ public static class HostsApi
         string? limit,
         string? cursor,
         [FromQuery(Name = "team_id")] string? teamId,
+        [FromQuery(Name = "os_version")] string? osVersion,
         [FromQuery(Name = "os_settings")] string? osSettings,
         [FromQuery(Name = "certificate_expires_within_days")] string? expiresWithin,
         TimeProvider time)
@@ -145,6 +149,11 @@ public static class HostsApi
         if (platform is { Length: 0 or > 32 })
         {
             return TypedResults.Problem(Problems.Invalid("platform", "must be 1 to 32 characters."));
+        }
+
+        if (osVersion is not null && (osVersion.Length is 0 or > MaxOsVersionLength || osVersion.Any(char.IsControl)))
+        {
+            return TypedResults.Problem(Problems.Invalid("os_version", $"must be 1 to {MaxOsVersionLength} characters, none of them control characters."));
         }
 
         if (teamId is not null && !TeamIds.IsValid(teamId))
@@ -189,7 +198,7 @@ public static class HostsApi
         }
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
-        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore);
+        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore, osVersion);
         var pages = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
             .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).QueryAsync(query)));
         var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();

@@ -12,7 +12,8 @@ internal static class HostIndexRules
             || string.Equals(entry.Platform ?? HostIndex.UnknownPlatform, query.Platform, StringComparison.OrdinalIgnoreCase))
         && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
         && (query.OsSettings is null || entry.OsSettings == query.OsSettings)
-        && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before);
+        && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before)
+        && (query.OsVersion is null || string.Equals(entry.OsVersion, query.OsVersion, StringComparison.Ordinal));
 
     /// <summary>Hosts per refetch status and per platform, and hosts whose identity certificate expired or is being renewed.</summary>
     public static HostCounts Count(IReadOnlyCollection<HostIndexEntry> entries)

@@ -57,6 +57,31 @@ public sealed class HostListApiTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task List_FilteredByOsVersion_ReturnsOnlyHostsReportingExactlyThatVersion()
+    {
+        var platform = UniquePlatform();
+        using var agents = fixture.AgentClient();
+        var plain = new[] { await EnrollAsync(agents, platform), await EnrollAsync(agents, platform, osVersion: "1.0") };
+        var patched = await EnrollAsync(agents, platform, osVersion: "1.0.1");
+        var verified = await EnrollAsync(agents, platform, verify: true);
+        using var http = fixture.OperatorClient(ApiFactory.ObserverToken);
+        await WaitForTotalAsync(http, $"platform={platform}", 4);
+
+        var sameVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0");
+        var patchVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0.1");
+        var prefixOnly = await http.ListRowsAsync($"platform={platform}&os_version=1");
+        var verifiedOnVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0&status=verified");
+
+        Assert.Equal(
+            plain.Append(verified).Order(StringComparer.Ordinal),
+            sameVersion.Select(r => Text(r, "host_id")));
+        Assert.All(sameVersion, r => Assert.Equal("1.0", Text(r, "os_version")));
+        Assert.Equal([patched], patchVersion.Select(r => Text(r, "host_id")));
+        Assert.True(prefixOnly.Count == 0, $"os_version=1 matched as a prefix: {Show(prefixOnly.FirstOrDefault())}");
+        Assert.Equal([verified], verifiedOnVersion.Select(r => Text(r, "host_id")));
+    }
+
+    [Fact]
     public async Task List_FilteredByStatus_ExcludesHostsInOtherStatuses()
     {
         using var agents = fixture.AgentClient();
@@ -109,6 +134,9 @@ public sealed class HostListApiTests(ClusterFixture fixture)
     [InlineData("cursor=Li4vLi4vZXRjL3Bhc3N3ZA", "cursor")]
     [InlineData("platform=", "platform")]
     [InlineData("platform=0123456789012345678901234567890123", "platform")]
+    [InlineData("os_version=", "os_version")]
+    [InlineData("os_version=14.1%0A2", "os_version")]
+    [InlineData("os_version=" + OverlongOsVersion, "os_version")]
     public async Task List_WithInvalidParameter_Returns400ProblemNamingIt(string query, string parameter)
     {
         using var http = fixture.OperatorClient();
@@ -153,14 +181,18 @@ public sealed class HostListApiTests(ClusterFixture fixture)
         await ExpectUnauthorizedAsync(response, "anonymous GET /api/v1/hosts");
     }
 
+    private const string OverlongOsVersion =
+        "0123456789012345678901234567890123456789012345678901234567890123"
+        + "01234567890123456789012345678901234567890123456789012345678901234";
+
     /// <summary>A platform name only this test's hosts report (osquery passes unknown platforms through).</summary>
     private static string UniquePlatform() => "t" + Guid.NewGuid().ToString("N")[..12];
 
     /// <summary>Enrolls a host of <paramref name="platform"/>, and if asked takes it through a refetch to verified.</summary>
-    private async Task<string> EnrollAsync(HttpClient agents, string platform, bool verify = false)
+    private async Task<string> EnrollAsync(HttpClient agents, string platform, bool verify = false, string osVersion = "1.0")
     {
         var hostId = TestHostIdentity.New().Uuid;
-        var tables = Tables(hostId, platform);
+        var tables = Tables(hostId, platform, osVersion);
         var enroll = new JsonObject
         {
             ["enroll_secret"] = ApiFactory.EnrollSecret,
@@ -197,9 +229,9 @@ public sealed class HostListApiTests(ClusterFixture fixture)
         return hostId;
     }
 
-    private static JsonObject Tables(string hostId, string platform) => new()
+    private static JsonObject Tables(string hostId, string platform, string osVersion) => new()
     {
-        ["os_version"] = new JsonObject { ["name"] = "Test OS", ["version"] = "1.0", ["platform"] = platform },
+        ["os_version"] = new JsonObject { ["name"] = "Test OS", ["version"] = osVersion, ["platform"] = platform },
         ["osquery_info"] = new JsonObject { ["version"] = "5.5.1" },
         ["system_info"] = new JsonObject { ["uuid"] = hostId.ToLowerInvariant(), ["hostname"] = "list-" + hostId[..8] },
         ["uptime"] = new JsonObject { ["total_seconds"] = "60" },
