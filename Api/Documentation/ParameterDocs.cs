@@ -35,6 +35,10 @@ internal static class ParameterDocs
             ["platform"] = (
                 "Only hosts of this osquery platform, for example 'darwin' or 'ubuntu'.",
                 () => Text(1, 32, null, "darwin")),
+            ["os_version"] = (
+                $"Only hosts reporting exactly this OS version (compared as written, not a prefix): 1 to " +
+                $"{HostsApi.MaxOsVersionLength} characters without control characters.",
+                () => Text(1, HostsApi.MaxOsVersionLength, null, "15.1")),
             ["os_settings"] = (
                 "Only hosts whose OS-settings status (the worst of their profiles) is this word; " +
                 "hosts without profiles match none.",
