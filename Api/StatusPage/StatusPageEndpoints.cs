@@ -35,10 +35,15 @@ public static class StatusPageEndpoints
         var script = Resource("app.js");
         var styles = Resource("app.css");
 
+        // Declared in the page, so the browser does not ask for /favicon.ico and log a 404.
+        var icon = Resource("favicon.svg");
+
         app.MapGet("/", (HttpContext context) => Page(context, html, "text/html; charset=utf-8")).AllowAnonymous().ExcludeFromDescription();
         app.MapGet("/status/app.js", (HttpContext context) => Page(context, script, "text/javascript; charset=utf-8"))
             .AllowAnonymous().ExcludeFromDescription();
         app.MapGet("/status/app.css", (HttpContext context) => Page(context, styles, "text/css; charset=utf-8"))
+            .AllowAnonymous().ExcludeFromDescription();
+        app.MapGet("/status/favicon.svg", (HttpContext context) => Page(context, icon, "image/svg+xml"))
             .AllowAnonymous().ExcludeFromDescription();
 
         return app;

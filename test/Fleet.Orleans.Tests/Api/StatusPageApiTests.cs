@@ -28,6 +28,21 @@ public sealed class StatusPageApiTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task StatusPageIcon_WithoutToken_IsAnSvgWithTheSameHeaders()
+    {
+        using var http = fixture.AgentClient();
+
+        using var response = await http.GetAsync("/status/favicon.svg", TestAborted);
+        var body = await response.Content.ReadAsStringAsync(TestAborted);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/svg+xml", response.Content.Headers.ContentType?.MediaType);
+        Assert.StartsWith("<svg ", body, StringComparison.Ordinal);
+        Assert.Equal(StatusPageEndpoints.ContentSecurityPolicy, Header(response, "Content-Security-Policy"));
+        Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
+    }
+
+    [Fact]
     public async Task StatusPage_Html_LoadsOnlyItsOwnScriptAndStylesAndNoInlineScript()
     {
         using var http = fixture.AgentClient();
@@ -37,6 +52,7 @@ public sealed class StatusPageApiTests(ClusterFixture fixture)
         Assert.Equal(1, Count(html, "<script"));
         Assert.Contains("<script src=\"/status/app.js\" defer></script>", html, StringComparison.Ordinal);
         Assert.Contains("<link rel=\"stylesheet\" href=\"/status/app.css\">", html, StringComparison.Ordinal);
+        Assert.Contains("<link rel=\"icon\" href=\"/status/favicon.svg\" type=\"image/svg+xml\">", html, StringComparison.Ordinal);
         Assert.DoesNotContain(" style=", html, StringComparison.Ordinal);
         Assert.DoesNotMatch(@"\son[a-z]+\s*=", html);
         Assert.DoesNotContain("http://", html, StringComparison.Ordinal);
