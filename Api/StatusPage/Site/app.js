@@ -595,6 +595,12 @@
     ]);
 
     const r = host.refetch;
+    if (r && r.epoch === view.requestedEpoch && (r.status === 'verified' || r.status === 'failed')) {
+      const why = r.reason ? `: ${r.reason.code} ${r.reason.message}` : '';
+      say('refetch-message', `Refetch epoch ${r.epoch} ${r.status} at ${time(r.completed_at)}${why}.`);
+      view.requestedEpoch = undefined;
+    }
+
     facts('refetch-facts', r ? [
       ['Status', statusBadge(r.status)], ['Epoch', r.epoch], ['Policy', r.policy], ['Requested', time(r.requested_at)],
       ['Deadline', time(r.deadline)], ['Attempt', `${r.attempt} of ${r.max_attempts}`], ['Reason', reasonText(r.reason)],
@@ -653,6 +659,7 @@
       const answer = await api(`/api/v1/hosts/${encodeURIComponent(hostId)}/refetch`, { method: 'POST' });
       if (answer.ok) {
         const r = answer.body;
+        view.requestedEpoch = r.epoch;
         say('refetch-message', `Refetch epoch ${r.epoch} is ${r.status}; deadline ${time(r.deadline)}. Progress shows here live.`);
         setHostStatus(r.status);
       } else {

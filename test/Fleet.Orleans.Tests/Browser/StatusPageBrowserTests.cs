@@ -76,6 +76,7 @@ public sealed class StatusPageBrowserTests(BrowserFixture fixture) : IClassFixtu
         await Assertions.Expect(page.Locator("#progress li[data-step='done']")).ToHaveAttributeAsync("data-state", "verified");
         await Assertions.Expect(page.Locator("#timeline tbody tr")).ToHaveCountAsync(3, new() { Timeout = 15_000 });
         await Assertions.Expect(page.Locator("#timeline tbody tr").First).ToHaveAttributeAsync("data-to", "verified");
+        await Assertions.Expect(page.Locator("#refetch-message")).ToContainTextAsync("Refetch epoch 1 verified at ");
         await Assertions.Expect(page.Locator("#vitals dd[data-fact='OS version']")).ToHaveTextAsync("14.1.2");
         await Assertions.Expect(page.Locator("#vitals dd[data-fact='Serial']")).ToHaveTextAsync(agent.Identity.Serial);
         Assert.Equal("same document", await page.EvaluateAsync<string?>("() => window.fleetTestMarker"));
