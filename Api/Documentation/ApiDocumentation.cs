@@ -31,15 +31,20 @@ public static class ApiDocumentation
 
         // Scalar serves its bundle from the assembly (scalar.js under /docs); everything that would call
         // out of the Api is switched off, so the page works on a network without Internet access.
-        app.MapScalarApiReference(ReferencePath, options => options
-            .WithTitle("Fleet.Orleans operator API")
-            .WithOpenApiRoutePattern(DocumentPath)
-            .AddDocument(DocumentName, "Operator API v1")
-            .AddPreferredSecuritySchemes(SecuritySchemeName)
-            .DisableDefaultFonts()
-            .DisableTelemetry()
-            .DisableAgent()
-            .DisableMcp())
+        // The developer toolbar (SDK generation, deploy and share buttons) points at Scalar's services: hidden.
+        app.MapScalarApiReference(ReferencePath, options =>
+            {
+                options.ShowDeveloperTools = DeveloperToolsVisibility.Never;
+                options
+                    .WithTitle("Fleet.Orleans operator API")
+                    .WithOpenApiRoutePattern(DocumentPath)
+                    .AddDocument(DocumentName, "Operator API v1")
+                    .AddPreferredSecuritySchemes(SecuritySchemeName)
+                    .DisableDefaultFonts()
+                    .DisableTelemetry()
+                    .DisableAgent()
+                    .DisableMcp();
+            })
             .AllowAnonymous();
 
         return app;

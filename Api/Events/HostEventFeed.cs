@@ -9,19 +9,24 @@ namespace Fleet.Api.Events;
 /// renews it at a third of the lease the hub grants, and after a failure subscribes again with a doubling
 /// backoff, so a cluster that is unreachable for less than two thirds of a lease loses nothing, and a longer
 /// outage (or a hub that restarted empty) heals at the next successful call. Each stream reads its own
-/// bounded queue, so a slow client loses its own oldest events and never holds up the others.
+/// bounded queue, so a slow client loses its own oldest events and never holds up the others. When the
+/// Api begins to stop, every stream ends after the events already queued for it, so open streams do not
+/// hold the shutdown until the server's drain timeout.
 /// </summary>
 internal sealed partial class HostEventFeed(
     IGrainFactory grains,
     IOptions<EventStreamOptions> options,
     TimeProvider time,
     EventStreamMetrics metrics,
+    IHostApplicationLifetime lifetime,
     ILogger<HostEventFeed> logger) : BackgroundService, IHostEventObserver
 {
     private readonly TaskCompletionSource _live = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _subscribersLock = new();
     private HostEventSubscriber[] _subscribers = [];
     private long _subscriptions;
+    private bool _ended;
+    private int _stoppingHooked;
 
     /// <summary>Completes once the hub has accepted the first subscription.</summary>
     public Task Live => _live.Task;
@@ -32,13 +37,25 @@ internal sealed partial class HostEventFeed(
     /// <summary>A queue of the events for one host, or for every host when <paramref name="hostId"/> is null.</summary>
     public HostEventSubscriber Subscribe(string? hostId)
     {
+        // Hooked by the first stream (a callback registered after stopping began runs at once).
+        if (Interlocked.Exchange(ref _stoppingHooked, 1) == 0)
+        {
+            lifetime.ApplicationStopping.Register(EndStreams);
+        }
+
         var subscriber = new HostEventSubscriber(this, hostId, options.Value.ClientBuffer, metrics);
+        bool ended;
         lock (_subscribersLock)
         {
             _subscribers = [.. _subscribers, subscriber];
+            ended = _ended;
         }
 
         metrics.Opened();
+        if (ended)
+        {
+            subscriber.End();
+        }
 
         return subscriber;
     }
@@ -65,6 +82,22 @@ internal sealed partial class HostEventFeed(
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>Ends every open stream, and every stream opened from now on, once its queued events are read.</summary>
+    private void EndStreams()
+    {
+        HostEventSubscriber[] subscribers;
+        lock (_subscribersLock)
+        {
+            _ended = true;
+            subscribers = _subscribers;
+        }
+
+        foreach (var subscriber in subscribers)
+        {
+            subscriber.End();
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -165,6 +198,9 @@ internal sealed class HostEventSubscriber : IDisposable
             _queue.Writer.TryWrite(hostEvent);
         }
     }
+
+    /// <summary>No more events: the stream ends once it has read those already queued.</summary>
+    public void End() => _queue.Writer.TryComplete();
 
     public void Dispose()
     {

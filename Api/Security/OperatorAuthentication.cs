@@ -82,7 +82,7 @@ internal sealed class OperatorTokenValidator : IValidateOptions<OperatorTokenOpt
 /// Checks <c>Authorization: Bearer …</c> against the configured tokens' hashes in constant time, and
 /// answers refusals with problem+json.
 /// </summary>
-internal sealed class OperatorTokenHandler(
+internal sealed partial class OperatorTokenHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
     IOptionsMonitor<OperatorTokenOptions> tokens,
     IProblemDetailsService problems,
@@ -101,6 +101,7 @@ internal sealed class OperatorTokenHandler(
 
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length > 512)
         {
+            LogNotBearer(Logger, Request.Method, Request.Path, Context.Connection.RemoteIpAddress?.ToString());
             return Task.FromResult(AuthenticateResult.Fail("The Authorization header is not a bearer token."));
         }
 
@@ -117,6 +118,8 @@ internal sealed class OperatorTokenHandler(
 
         if (match is null)
         {
+            // Never the token itself, nor its hash: where it came from and what it asked for.
+            LogUnknownToken(Logger, Request.Method, Request.Path, Context.Connection.RemoteIpAddress?.ToString());
             return Task.FromResult(AuthenticateResult.Fail("The bearer token is not valid."));
         }
 
@@ -138,6 +141,14 @@ internal sealed class OperatorTokenHandler(
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         WriteProblemAsync(StatusCodes.Status403Forbidden, "Forbidden",
             "This token's role may read but not change anything; a maintainer token is required.");
+
+    [LoggerMessage(EventId = 410, Level = LogLevel.Warning,
+        Message = "Operator request {Method} {Path} from {RemoteAddress} refused: the Authorization header is not a bearer token")]
+    private static partial void LogNotBearer(ILogger logger, string method, PathString path, string? remoteAddress);
+
+    [LoggerMessage(EventId = 411, Level = LogLevel.Warning,
+        Message = "Operator request {Method} {Path} from {RemoteAddress} refused: the bearer token matches no configured token")]
+    private static partial void LogUnknownToken(ILogger logger, string method, PathString path, string? remoteAddress);
 
     private async Task WriteProblemAsync(int status, string title, string detail)
     {

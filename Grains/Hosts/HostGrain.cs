@@ -348,7 +348,12 @@ internal sealed partial class HostGrain(
             State.Transitions.RemoveRange(0, State.Transitions.Count - HistoryLimit);
         }
 
-        State.StatusChangedAt = transition.At;
+        // A retry (pending -> pending) keeps the time the status was entered: "pending for" counts from the request.
+        if (transition.From != transition.To)
+        {
+            State.StatusChangedAt = transition.At;
+        }
+
         _unannounced.Add(transition);
         metrics.Transition(transition, State.Details?.Platform);
         if (transition.To == RefetchStatus.Verified && State.Refetch is { } refetch)

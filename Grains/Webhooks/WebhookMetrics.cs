@@ -20,11 +20,17 @@ public sealed class WebhookMetrics
         var meter = meterFactory.Create(FleetMetrics.MeterName);
         _deliveries = meter.CreateCounter<long>(
             "fleet.webhook.deliveries", "{event}", "Webhook events by outcome: delivered, retried (per retry), gave_up, dropped.");
-        _latency = meter.CreateHistogram<double>(
-            "fleet.webhook.delivery.duration", "s", "Time from queueing a webhook event to its final outcome, retries included.");
+        _latency = meter.CreateHistogram(
+            "fleet.webhook.delivery.duration",
+            "s",
+            "Time from queueing a webhook event to its final outcome, retries included.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         meter.CreateObservableGauge(
             "fleet.webhook.queue.length", () => queue.Length, "{event}", "Webhook events waiting on this silo.");
     }
+
+    /// <summary>Seconds: a prompt delivery falls in the first buckets, a retried one in the later ones.</summary>
+    public static readonly double[] DurationBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
     /// <summary>Events queued whose delivery has not ended yet, waiting or in flight.</summary>
     public long Unfinished => Interlocked.Read(ref _unfinished);

@@ -58,6 +58,7 @@ public sealed partial class OpenApiReferenceTests(ClusterFixture fixture)
         Assert.Contains("\"telemetry\":false", html, StringComparison.Ordinal);
         Assert.Contains("\"agent\":{\"disabled\":true}", html, StringComparison.Ordinal);
         Assert.Contains("\"mcp\":{\"disabled\":true}", html, StringComparison.Ordinal);
+        Assert.Contains("\"showDeveloperTools\":\"never\"", html, StringComparison.Ordinal);
         Assert.Contains("\"preferredSecurityScheme\":[\"OperatorToken\"]", html, StringComparison.Ordinal);
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Fleet.Api.Events;
 using Fleet.Contracts;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,7 @@ public sealed class HostEventFeedTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly EventStreamMetrics _metrics;
     private readonly HostEventFeed _feed;
+    private readonly StoppingLifetime _lifetime = new();
 
     public HostEventFeedTests()
     {
@@ -21,7 +23,7 @@ public sealed class HostEventFeedTests : IDisposable
 
         // No grain factory: these tests never start the subscription loop, only the fan-out.
         _feed = new HostEventFeed(
-            null!, Options.Create(new EventStreamOptions { ClientBuffer = 2 }), TimeProvider.System, _metrics, NullLogger<HostEventFeed>.Instance);
+            null!, Options.Create(new EventStreamOptions { ClientBuffer = 2 }), TimeProvider.System, _metrics, _lifetime, NullLogger<HostEventFeed>.Instance);
     }
 
     [Fact]
@@ -56,8 +58,24 @@ public sealed class HostEventFeedTests : IDisposable
         Assert.True(first.Events.Completion.IsCompleted, "a disposed stream's queue is completed");
     }
 
+    [Fact]
+    public async Task Feed_WhenTheApiBeginsToStop_EndsEveryStreamAfterItsQueuedEvents()
+    {
+        using var open = _feed.Subscribe(hostId: null);
+        await Observer.OnHostEventsAsync([Event("HOST-A", 1)]);
+
+        _lifetime.Stop();
+        using var late = _feed.Subscribe("HOST-A");
+
+        Assert.Equal(["HOST-A#1"], Drain(open));
+        Assert.True(open.Events.Completion.IsCompleted, "an open stream ends once its queued events are read");
+        Assert.True(late.Events.Completion.IsCompleted, "a stream opened while stopping ends at once");
+        Assert.False(await open.Events.WaitToReadAsync(TestContext.Current.CancellationToken));
+    }
+
     public void Dispose()
     {
+        _lifetime.Dispose();
         _feed.Dispose();
         _services.Dispose();
     }
@@ -77,4 +95,21 @@ public sealed class HostEventFeedTests : IDisposable
 
     private static HostEvent Event(string hostId, long revision) =>
         new(new HostIndexEntry(hostId, revision, RefetchStatus.Pending, "linux", null, null, null, null, s_at, null), [], HostAlert.None, s_at);
+
+    private sealed class StoppingLifetime : IHostApplicationLifetime, IDisposable
+    {
+        private readonly CancellationTokenSource _stopping = new();
+
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+
+        public CancellationToken ApplicationStopping => _stopping.Token;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication() => _stopping.Cancel();
+
+        public void Stop() => StopApplication();
+
+        public void Dispose() => _stopping.Dispose();
+    }
 }

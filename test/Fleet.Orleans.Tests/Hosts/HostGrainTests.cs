@@ -119,6 +119,37 @@ public sealed class HostGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Refetch_Retry_KeepsTheTimeTheHostBecamePending()
+    {
+        var host = NewHost(out var hostId);
+        await host.EnrollAsync(new EnrollRequest(s_ubuntu));
+        await host.RequestRefetchAsync();
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+
+        // Attempt 2 lasts 2.5 s: the retry is seen while the host is still pending.
+        var retried = (await host.GetAsync())!;
+        while (retried.Transitions.Count < 2)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellation.Token);
+            retried = (await host.GetAsync())!;
+        }
+
+        var shard = fixture.Grains.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(hostId));
+        HostIndexEntry? entry = null;
+        while (entry?.Revision != retried.Revision)
+        {
+            var page = await shard.QueryAsync(new HostQuery(null, null, null, 100_000));
+            entry = page.Entries.SingleOrDefault(e => e.HostId == hostId);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellation.Token);
+        }
+
+        Assert.Equal([RefetchStatus.Pending, RefetchStatus.Pending], retried.Transitions.Select(t => t.To).ToArray());
+        Assert.Equal(RefetchStatus.Pending, entry.Status);
+        Assert.Equal(retried.Transitions[0].At, entry.StatusChangedAt);
+        Assert.True(retried.Transitions[1].At > entry.StatusChangedAt, "the retry came later than the request");
+    }
+
+    [Fact]
     public async Task Write_WithQueryError_OnLastAttempt_FailsWithTheAgentMessage()
     {
         var host = NewHost(out _);
