@@ -13,7 +13,8 @@ namespace Fleet.Api.Documentation;
 /// </summary>
 internal static class ParameterDocs
 {
-    private const string HostIdPattern = "^[0-9A-Fa-f-]+$";
+    /// <summary>Hex digits and dashes with at least eight digits, as <c>HostIds.TryNormalize</c> requires.</summary>
+    internal const string HostIdPattern = "^(?:-*[0-9A-Fa-f]){8}[0-9A-Fa-f-]*$";
     private const string TeamIdPattern = "^[A-Za-z0-9_-]+$";
 
     private static readonly Dictionary<string, (string Description, Func<OpenApiSchema> Schema)> s_parameters =
@@ -30,7 +31,7 @@ internal static class ParameterDocs
                 "without control characters or '/'.",
                 () => Text(1, ConfigurationProfilesApi.MaxIdentifierLength, null, "com.example.wifi")),
             ["status"] = (
-                "Only hosts whose refetch status is this word.",
+                "Only hosts whose refetch status is this word (any case).",
                 () => Words(StatusWords.All)),
             ["platform"] = (
                 "Only hosts of this osquery platform, for example 'darwin' or 'ubuntu'.",
@@ -40,7 +41,7 @@ internal static class ParameterDocs
                 $"{HostsApi.MaxOsVersionLength} characters without control characters.",
                 () => Text(1, HostsApi.MaxOsVersionLength, null, "15.1")),
             ["os_settings"] = (
-                "Only hosts whose OS-settings status (the worst of their profiles) is this word; " +
+                "Only hosts whose OS-settings status (the worst of their profiles) is this word (any case); " +
                 "hosts without profiles match none.",
                 () => Words(OsSettingsWords.All)),
             ["certificate_expires_within_days"] = (

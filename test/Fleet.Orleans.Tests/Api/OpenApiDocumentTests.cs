@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Fleet.Api.Documentation;
 using Fleet.Api.Security;
+using Fleet.Contracts;
 using Fleet.Tests.Infrastructure;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.OpenApi;
@@ -19,6 +20,23 @@ public sealed class OpenApiDocumentTests(ClusterFixture fixture)
 
     private static readonly string[] s_problemSchemas =
         ["#/components/schemas/ProblemDetails", "#/components/schemas/HttpValidationProblemDetails"];
+
+    [Theory]
+    [InlineData("9F0A2C1E-5B7D-4E21-8C3A-2D6F1B0E4A97")]
+    [InlineData("12345678")]
+    [InlineData("-1-2-3-4-5-6-7-8-")]
+    [InlineData("abcdef01--")]
+    [InlineData("--------")]
+    [InlineData("1234567-")]
+    [InlineData("1234567g")]
+    [InlineData("1234 5678")]
+    public void HostIdPattern_AcceptsExactlyTheIdsTheApiAccepts(string candidate)
+    {
+        var documented = candidate.Length is >= 8 and <= HostIds.MaxLength
+            && System.Text.RegularExpressions.Regex.IsMatch(candidate, ParameterDocs.HostIdPattern);
+
+        Assert.Equal(HostIds.TryNormalize(candidate, out _), documented);
+    }
 
     [Fact]
     public async Task Document_WithoutToken_ParsesAsOpenApi31WithoutErrors()
