@@ -84,6 +84,14 @@ public static class HostIndex
     /// <summary>The platform word for hosts that never reported one, in counts and in filters alike.</summary>
     public const string UnknownPlatform = "unknown";
 
+    /// <summary>Asks every shard the same question at once; the answers come back in shard order.</summary>
+    public static Task<T[]> AskEveryShardAsync<T>(IGrainFactory grains, Func<IHostIndexShardGrain, Task<T>> ask) =>
+        Task.WhenAll(Enumerable.Range(0, ShardCount).Select(shard => ask(grains.GetGrain<IHostIndexShardGrain>(shard))));
+
+    /// <summary>The fleet's hosts per refetch status, summed over every shard's counts (each status present).</summary>
+    public static Dictionary<RefetchStatus, int> SumByStatus(IReadOnlyCollection<HostCounts> shards) =>
+        Enum.GetValues<RefetchStatus>().ToDictionary(s => s, s => shards.Sum(c => c.ByStatus.GetValueOrDefault(s)));
+
     /// <summary>A stable (process-independent) shard for a canonical host id.</summary>
     public static int ShardOf(string hostId)
     {

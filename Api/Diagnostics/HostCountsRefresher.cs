@@ -40,15 +40,8 @@ internal sealed partial class HostCountsRefresher(
     {
         try
         {
-            var shards = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
-                .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).CountAsync()));
-            var byStatus = new Dictionary<RefetchStatus, int>();
-            foreach (var status in Enum.GetValues<RefetchStatus>())
-            {
-                byStatus[status] = shards.Sum(counts => counts.ByStatus.GetValueOrDefault(status));
-            }
-
-            metrics.HostsByStatus(byStatus);
+            var shards = await HostIndex.AskEveryShardAsync(grains, shard => shard.CountAsync());
+            metrics.HostsByStatus(HostIndex.SumByStatus(shards));
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {

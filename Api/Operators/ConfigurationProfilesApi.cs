@@ -117,8 +117,7 @@ public static class ConfigurationProfilesApi
             return TypedResults.Problem(invalid);
         }
 
-        var counts = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
-            .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).CountOsSettingsAsync(teamId)));
+        var counts = await HostIndex.AskEveryShardAsync(grains, shard => shard.CountOsSettingsAsync(teamId));
 
         return TypedResults.Ok(new ProfileSummary(
             counts.Sum(c => c.Verified),

@@ -199,8 +199,7 @@ public static class HostsApi
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
         var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore, osVersion);
-        var pages = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
-            .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).QueryAsync(query)));
+        var pages = await HostIndex.AskEveryShardAsync(grains, shard => shard.QueryAsync(query));
         var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();
         var page = merged.Take(pageSize).Select(HostListItem.From).ToList();
         var next = merged.Count > pageSize ? EncodeCursor(page[^1].HostId) : null;
@@ -210,12 +209,9 @@ public static class HostsApi
 
     private static async Task<Ok<HostSummary>> SummaryAsync(IGrainFactory grains)
     {
-        var counts = await Task.WhenAll(Enumerable.Range(0, HostIndex.ShardCount)
-            .Select(shard => grains.GetGrain<IHostIndexShardGrain>(shard).CountAsync()));
+        var counts = await HostIndex.AskEveryShardAsync(grains, shard => shard.CountAsync());
 
-        var byStatus = Enum.GetValues<RefetchStatus>().ToDictionary(
-            StatusWords.Of,
-            s => counts.Sum(c => c.ByStatus.GetValueOrDefault(s)));
+        var byStatus = HostIndex.SumByStatus(counts).ToDictionary(p => StatusWords.Of(p.Key), p => p.Value);
         var byPlatform = counts.SelectMany(c => c.ByPlatform)
             .GroupBy(p => p.Key, StringComparer.Ordinal)
             .OrderBy(g => g.Key, StringComparer.Ordinal)

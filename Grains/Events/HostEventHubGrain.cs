@@ -28,13 +28,11 @@ internal sealed partial class HostEventHubGrain(
 
         // Idle collection would forget every subscription; a subscribed observer keeps the hub for its lease.
         DelayDeactivation(lease);
-        if (_leases.TryAdd(observer, time.GetUtcNow() + lease))
+        var renewal = _leases.ContainsKey(observer);
+        _leases[observer] = time.GetUtcNow() + lease;
+        if (!renewal)
         {
             LogSubscribed(observer.GetGrainId().ToString(), lease, _leases.Count);
-        }
-        else
-        {
-            _leases[observer] = time.GetUtcNow() + lease;
         }
 
         return Task.FromResult(lease);

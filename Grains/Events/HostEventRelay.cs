@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Fleet.Contracts;
+using Fleet.Grains.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -20,9 +21,7 @@ internal sealed partial class HostEventRelay : BackgroundService, IHostEventSink
     private readonly TimeProvider _time;
     private readonly HostEventMetrics _metrics;
     private readonly ILogger<HostEventRelay> _logger;
-    private readonly Lock _warningLock = new();
-    private DateTimeOffset? _lastDropWarning;
-    private long _droppedSinceWarning;
+    private readonly DropTally _drops;
 
     public HostEventRelay(
         IGrainFactory grains,
@@ -47,6 +46,7 @@ internal sealed partial class HostEventRelay : BackgroundService, IHostEventSink
         _time = time;
         _metrics = metrics;
         _logger = logger;
+        _drops = new DropTally(_options.DropWarningInterval, time);
         _queue = Channel.CreateBounded<HostEvent>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -60,7 +60,10 @@ internal sealed partial class HostEventRelay : BackgroundService, IHostEventSink
         if (!_queue.Writer.TryWrite(hostEvent))
         {
             _metrics.Dropped();
-            WarnOfDrops();
+            if (_drops.Count() is { } dropped)
+            {
+                LogDropped(dropped, _options.QueueCapacity, _options.DropWarningInterval);
+            }
         }
     }
 
@@ -110,26 +113,6 @@ internal sealed partial class HostEventRelay : BackgroundService, IHostEventSink
             // the batch is lost like any undelivered live notification, and the loop carries on.
             LogBatchFailed(batch.Count, exception);
         }
-    }
-
-    private void WarnOfDrops()
-    {
-        var now = _time.GetUtcNow();
-        long dropped;
-        lock (_warningLock)
-        {
-            _droppedSinceWarning++;
-            if (_lastDropWarning is { } last && now - last < _options.DropWarningInterval)
-            {
-                return;
-            }
-
-            _lastDropWarning = now;
-            dropped = _droppedSinceWarning;
-            _droppedSinceWarning = 0;
-        }
-
-        LogDropped(dropped, _options.QueueCapacity, _options.DropWarningInterval);
     }
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Warning,

@@ -1,4 +1,5 @@
 using Fleet.Contracts;
+using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Events;
 using Microsoft.Extensions.Logging;
 
@@ -15,9 +16,7 @@ internal sealed partial class WebhookSink(
     // A receiver that is down for an hour would otherwise log one line per dropped event.
     private static readonly TimeSpan DropLogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly Lock _dropLock = new();
-    private long _droppedSinceLog;
-    private DateTimeOffset _nextDropLog = DateTimeOffset.MinValue;
+    private readonly DropTally _drops = new(DropLogInterval, time);
 
     public void Publish(HostEvent hostEvent)
     {
@@ -35,7 +34,10 @@ internal sealed partial class WebhookSink(
             if (!queue.TryEnqueue(webhookEvent))
             {
                 metrics.Dropped();
-                LogDroppedRateLimited(webhookEvent);
+                if (_drops.Count() is { } dropped)
+                {
+                    LogDropped(logger, webhookEvent.Type, webhookEvent.HostId, webhookEvent.Id, dropped, queue.Length);
+                }
             }
         }
         catch (Exception exception)
@@ -44,26 +46,6 @@ internal sealed partial class WebhookSink(
             metrics.Count(WebhookOutcome.Dropped);
             LogBuildFailed(logger, hostEvent.Host.HostId, exception);
         }
-    }
-
-    private void LogDroppedRateLimited(WebhookEvent webhookEvent)
-    {
-        long dropped;
-        lock (_dropLock)
-        {
-            _droppedSinceLog++;
-            var now = time.GetUtcNow();
-            if (now < _nextDropLog)
-            {
-                return;
-            }
-
-            dropped = _droppedSinceLog;
-            _droppedSinceLog = 0;
-            _nextDropLog = now + DropLogInterval;
-        }
-
-        LogDropped(logger, webhookEvent.Type, webhookEvent.HostId, webhookEvent.Id, dropped, queue.Length);
     }
 
     [LoggerMessage(EventId = 1300, Level = LogLevel.Error,
