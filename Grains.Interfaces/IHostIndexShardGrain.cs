@@ -18,12 +18,14 @@ public sealed record HostIndexEntry(
     [property: Id(10)] string? TeamId = null,
     [property: Id(11)] ProfileStatus OsSettings = ProfileStatus.None,
     [property: Id(12)] DateTimeOffset? CertificateNotAfter = null,
-    [property: Id(13)] IdentityState? Identity = null);
+    [property: Id(13)] IdentityState? Identity = null,
+    [property: Id(14)] string? RefetchJobId = null);
 
 /// <summary>
 /// A filter over the index. Null fields match everything. <see cref="CertificateExpiresBefore"/> keeps hosts
 /// with an identity certificate whose not-after is earlier (expired ones included); <see cref="OsVersion"/>
-/// keeps hosts that reported exactly that OS version.
+/// keeps hosts that reported exactly that OS version; <see cref="LastSeenBefore"/> keeps hosts last seen
+/// earlier (never-seen ones included); <see cref="RefetchJobId"/> keeps hosts whose latest refetch that job requested.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-query")]
 public sealed record HostQuery(
@@ -34,7 +36,9 @@ public sealed record HostQuery(
     [property: Id(4)] string? TeamId = null,
     [property: Id(5)] ProfileStatus? OsSettings = null,
     [property: Id(6)] DateTimeOffset? CertificateExpiresBefore = null,
-    [property: Id(7)] string? OsVersion = null);
+    [property: Id(7)] string? OsVersion = null,
+    [property: Id(8)] DateTimeOffset? LastSeenBefore = null,
+    [property: Id(9)] string? RefetchJobId = null);
 
 /// <summary>One shard's answer: matching entries in host-id order, and how many matched in all.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-page")]
@@ -73,6 +77,10 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     /// <summary>Hosts by OS-settings status, for one team or (null) all; hosts without profiles are not counted.</summary>
     [AlwaysInterleave, Alias("count-os-settings")]
     Task<ProfileSummary> CountOsSettingsAsync(string? teamId);
+
+    /// <summary>Hosts whose latest refetch the job requested, by that refetch's status.</summary>
+    [AlwaysInterleave, Alias("count-job")]
+    Task<RefetchJobCounts> CountJobAsync(string jobId);
 }
 
 /// <summary>How hosts map onto index shards. Both the Api and the silo must agree on it.</summary>

@@ -13,7 +13,32 @@ internal static class HostIndexRules
         && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
         && (query.OsSettings is null || entry.OsSettings == query.OsSettings)
         && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before)
-        && (query.OsVersion is null || string.Equals(entry.OsVersion, query.OsVersion, StringComparison.Ordinal));
+        && (query.OsVersion is null || string.Equals(entry.OsVersion, query.OsVersion, StringComparison.Ordinal))
+        && (query.LastSeenBefore is not { } seenBefore || entry.LastSeenAt is null || entry.LastSeenAt < seenBefore)
+        && (query.RefetchJobId is null || string.Equals(entry.RefetchJobId, query.RefetchJobId, StringComparison.Ordinal));
+
+    /// <summary>The job's hosts by the status of their latest refetch, when that refetch is the job's.</summary>
+    public static RefetchJobCounts CountJob(IEnumerable<HostIndexEntry> entries, string jobId)
+    {
+        int pending = 0, verifying = 0, verified = 0, failed = 0;
+        foreach (var entry in entries)
+        {
+            if (!string.Equals(entry.RefetchJobId, jobId, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            switch (entry.Status)
+            {
+                case RefetchStatus.Pending: pending++; break;
+                case RefetchStatus.Verifying: verifying++; break;
+                case RefetchStatus.Verified: verified++; break;
+                case RefetchStatus.Failed: failed++; break;
+            }
+        }
+
+        return new RefetchJobCounts(pending, verifying, verified, failed);
+    }
 
     /// <summary>Hosts per refetch status and per platform, and hosts whose identity certificate expired or is being renewed.</summary>
     public static HostCounts Count(IReadOnlyCollection<HostIndexEntry> entries)

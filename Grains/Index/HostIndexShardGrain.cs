@@ -98,6 +98,9 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(summary);
     }
 
+    Task<RefetchJobCounts> IHostIndexShardGrain.CountJobAsync(string jobId) =>
+        Task.FromResult(HostIndexRules.CountJob(_entries.Values, jobId));
+
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         if (_unsaved.Count == 0)

@@ -106,6 +106,7 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         ["OsSettings"] = (int)e.OsSettings,
         ["CertificateNotAfter"] = e.CertificateNotAfter,
         ["Identity"] = (int?)e.Identity,
+        ["RefetchJobId"] = e.RefetchJobId,
     };
 
     private static string? Cap(string? value, int length = 255) =>
@@ -138,6 +139,7 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
             row.GetString("TeamId"),
             OsSettings(row.GetInt32("OsSettings")),
             row.GetDateTimeOffset("CertificateNotAfter"),
-            Identity(row.GetInt32("Identity")));
+            Identity(row.GetInt32("Identity")),
+            row.GetString("RefetchJobId"));
     }
 }
