@@ -54,6 +54,15 @@ internal sealed record BenchProfile
     /// <summary>Longest wait for idle grains to be collected in the scale scenario.</summary>
     public required TimeSpan IdleCollectionWait { get; init; }
 
+    /// <summary>Hosts enrolled for the fleet-queries scenario (the issue asks for 100,000); zero skips it.</summary>
+    public int FleetQueryHosts { get; init; }
+
+    /// <summary>Requests of each measured operator read in the fleet-queries scenario, one at a time.</summary>
+    public int QueryRequests { get; init; } = 200;
+
+    /// <summary>Hosts each bulk refetch job of the jobs scenario covers; zero skips it.</summary>
+    public int JobHosts { get; init; }
+
     public static BenchProfile Short { get; } = new()
     {
         Name = "short",
@@ -83,6 +92,8 @@ internal sealed record BenchProfile
         SteadyProbeDuration = TimeSpan.FromSeconds(10),
         SteadyHoldDuration = TimeSpan.FromSeconds(20),
         IdleCollectionWait = TimeSpan.FromSeconds(150),
+        FleetQueryHosts = 2_000,
+        JobHosts = 300,
     };
 
     /// <summary>
@@ -107,6 +118,8 @@ internal sealed record BenchProfile
         ReminderPeriod = TimeSpan.FromSeconds(15),
         CollectionAge = TimeSpan.FromSeconds(65),
         IdleCollectionWait = TimeSpan.FromMinutes(4),
+        FleetQueryHosts = 100_000,
+        JobHosts = 10_000,
     };
 }
 
@@ -129,6 +142,9 @@ internal sealed record BenchOptions
 
     public required string Commit { get; init; }
 
+    /// <summary>The scenarios to run (<see cref="Scenarios.ScenarioNames"/>); empty runs every one.</summary>
+    public IReadOnlySet<string> Only { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <summary>A saved results.json to write the report from, instead of running anything.</summary>
     public string? RenderFrom { get; init; }
 
@@ -145,12 +161,16 @@ internal sealed record BenchOptions
     /// <summary>The CI and smoke forms: no waiting for a quiet machine.</summary>
     public bool IsShort => Profile != BenchProfile.Full;
 
+    /// <summary>Whether this run includes the named scenario.</summary>
+    public bool Runs(string scenario) => Only.Count == 0 || Only.Contains(scenario);
+
     public static BenchOptions Parse(string[] args)
     {
         var profile = BenchProfile.Full;
         string? results = null;
         string? render = null;
         var writeDocs = true;
+        var only = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -169,12 +189,27 @@ internal sealed record BenchOptions
                 case "--render" when i + 1 < args.Length:
                     render = args[++i];
                     break;
+                case "--only" when i + 1 < args.Length:
+                    foreach (var name in args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        only.Add(Scenarios.ScenarioNames.Partial.Contains(name)
+                            ? name
+                            : throw new ArgumentException($"--only takes {string.Join(", ", Scenarios.ScenarioNames.Partial)}, not '{name}'"));
+                    }
+
+                    break;
                 case "--no-docs":
                     writeDocs = false;
                     break;
                 default:
-                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --results DIR, --no-docs, --render results.json)");
+                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --only fleet-queries,jobs, --results DIR, --no-docs, --render results.json)");
             }
+        }
+
+        // A smaller fleet for the queries scenario where 100,000 hosts do not fit in the time (a busy shared machine).
+        if (int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_FLEET_HOSTS"), out var fleetHosts) && fleetHosts > 0)
+        {
+            profile = profile with { FleetQueryHosts = fleetHosts };
         }
 
         var root = Required("FLEET_ROOT");
@@ -202,6 +237,7 @@ internal sealed record BenchOptions
             StorageConnectionString = Required("FLEET_BENCH_STORAGE"),
             AzuritePid = int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_AZURITE_PID"), out var pid) ? pid : null,
             Commit = Environment.GetEnvironmentVariable("FLEET_BENCH_COMMIT") ?? "unknown",
+            Only = only,
         };
     }
 

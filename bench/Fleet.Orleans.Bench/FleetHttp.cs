@@ -182,6 +182,29 @@ internal sealed class FleetHttp : IDisposable
         }
     }
 
+    /// <summary>An operator request with an optional JSON body; returns the status and the answer.</summary>
+    public async Task<(int Status, byte[] Body)> OperatorAsync(HttpMethod method, string url, byte[]? json, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, url);
+        if (json is not null)
+        {
+            request.Content = new ByteArrayContent(json);
+            request.Content.Headers.ContentType = s_json;
+        }
+
+        using var response = await _operators.SendAsync(request, cancellationToken);
+
+        return ((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync(cancellationToken));
+    }
+
+    public async Task<bool> SetTeamAsync(string hostId, string teamId, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["team_id"] = teamId });
+        var (status, _) = await OperatorAsync(HttpMethod.Put, $"api/v1/hosts/{hostId}/team", body, cancellationToken);
+
+        return status == 200;
+    }
+
     public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)
     {
         using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync("debug/storage-writes", cancellationToken));

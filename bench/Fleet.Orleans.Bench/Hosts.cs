@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Fleet.Bench;
 
@@ -10,6 +11,16 @@ internal sealed record HostProfile(string Name, string PayloadName, string Place
     public static HostProfile Ubuntu { get; } = new("ubuntu", "ubuntu_22.04", "test-linux-01");
 
     public static HostProfile MacOS14 { get; } = new("macos14", "macos_14.1.2", "test-mac-01");
+
+    public static HostProfile MacOS15 { get; } = new("macos15", "macos_15.1", "test-mac-01");
+
+    /// <summary>
+    /// No Windows capture is stored, so a Windows host replays the Ubuntu payloads with the <c>os_version</c> row
+    /// of a Windows 11 machine (see <see cref="Payloads"/>); only the platform and OS version words matter here.
+    /// </summary>
+    public static HostProfile Windows { get; } = new("windows", "ubuntu_22.04", "test-linux-01");
+
+    public static IReadOnlyList<HostProfile> All { get; } = [Ubuntu, MacOS14, MacOS15, Windows];
 }
 
 /// <summary>
@@ -50,17 +61,19 @@ internal sealed class Payloads
     private const string PlaceholderUuid = "00000000-0000-4000-8000-000000000001";
     private const string PlaceholderSerial = "TESTSERIAL001";
 
+    private const string SystemInfoOk = "\"fleet_detail_query_system_info\": 0";
+
     private readonly Dictionary<string, string> _texts = new(StringComparer.Ordinal);
 
     public Payloads(string repoRoot)
     {
         var folder = Path.Combine(repoRoot, "test", "payloads", "osquery-perf", "rendered");
-        foreach (var profile in new[] { HostProfile.Ubuntu, HostProfile.MacOS14 })
+        foreach (var profile in HostProfile.All)
         {
             foreach (var kind in new[] { "enroll", "distributed_write" })
             {
-                var name = $"{profile.PayloadName}.{kind}.json";
-                _texts[name] = File.ReadAllText(Path.Combine(folder, name));
+                var text = File.ReadAllText(Path.Combine(folder, $"{profile.PayloadName}.{kind}.json"));
+                _texts[$"{profile.Name}.{kind}"] = profile == HostProfile.Windows ? AsWindows(text) : text;
             }
         }
     }
@@ -85,8 +98,33 @@ internal sealed class Payloads
     public byte[] WriteBody(SimHost host) =>
         Encoding.UTF8.GetBytes(Render(host, "distributed_write").Replace("NODE_KEY", host.NodeKey, StringComparison.Ordinal));
 
+    /// <summary>The real distributed/write with an error status for <c>system_info</c>, which fails the refetch.</summary>
+    public byte[] FailingWriteBody(SimHost host) =>
+        Encoding.UTF8.GetBytes(Render(host, "distributed_write")
+            .Replace("NODE_KEY", host.NodeKey, StringComparison.Ordinal)
+            .Replace(SystemInfoOk, SystemInfoOk[..^1] + "1", StringComparison.Ordinal));
+
+    /// <summary>Rewrites the <c>os_version</c> rows (enrollment's host details and the detail query's answer) as Windows 11's.</summary>
+    private static string AsWindows(string json)
+    {
+        var root = JsonNode.Parse(json)!.AsObject();
+        var rows = new[] { root["host_details"]?["os_version"], root["queries"]?["fleet_detail_query_os_version"]?[0] };
+        foreach (var row in rows.OfType<JsonObject>())
+        {
+            row["name"] = "Microsoft Windows 11 Pro";
+            row["platform"] = "windows";
+            row["platform_like"] = "windows";
+            row["version"] = "10.0.22631";
+            row["major"] = "10";
+            row["minor"] = "0";
+            row["build"] = "22631";
+        }
+
+        return root.ToJsonString();
+    }
+
     private string Render(SimHost host, string kind) =>
-        _texts[$"{host.Profile.PayloadName}.{kind}.json"]
+        _texts[$"{host.Profile.Name}.{kind}"]
             .Replace(PlaceholderUuid, host.Uuid, StringComparison.OrdinalIgnoreCase)
             .Replace(PlaceholderSerial, host.Serial, StringComparison.Ordinal)
             .Replace(host.Profile.PlaceholderHostname, host.Hostname, StringComparison.Ordinal);

@@ -83,18 +83,20 @@ internal static class BenchProgram
             using var http = new FleetHttp(product.ApiUri, product.SiloUri, product.Token, maxConnections: 512);
             var context = new BenchContext(options, product, http, new Payloads(options.RepoRoot));
 
+            // --only runs the fleet-scale scenarios alone; the first five always run together.
+            var all = options.Only.Count == 0;
             await ScenarioAsync(context, report, "check-in throughput", async ct =>
             {
                 report.CheckIns = await CheckInThroughput.RunAsync(context, ct);
-            }, cancellationToken);
-            await ScenarioAsync(context, report, "refetch cycle", async ct => report.Cycles = await RefetchCycle.RunAsync(context, ct), cancellationToken);
+            }, cancellationToken, skip: !all);
+            await ScenarioAsync(context, report, "refetch cycle", async ct => report.Cycles = await RefetchCycle.RunAsync(context, ct), cancellationToken, skip: !all);
             // Before the scale scenario grows Azurite's tables (it slows as they grow), so refetches go out at once.
-            await ScenarioAsync(context, report, "deadline precision", async ct => report.Deadlines = await DeadlinePrecision.RunAsync(context, ct), cancellationToken);
+            await ScenarioAsync(context, report, "deadline precision", async ct => report.Deadlines = await DeadlinePrecision.RunAsync(context, ct), cancellationToken, skip: !all);
             await ScenarioAsync(context, report, "scale and memory", async ct =>
             {
                 // Scenario 1's hosts warm a restarted silo up; they are not part of the measured fleet.
                 report.Scale = await ScaleMemory.RunAsync(context, context.Enrolled.Take(100).ToList(), ct);
-            }, cancellationToken, skip: options.Profile.ScaleSizes.Count == 0);
+            }, cancellationToken, skip: !all || options.Profile.ScaleSizes.Count == 0);
 
             // The steady fleet runs while the scale scenario's hosts are still active; idle collection follows it.
             await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: report.Scale is null);
@@ -102,6 +104,17 @@ internal static class BenchProgram
             {
                 report.Scale = await ScaleMemory.IdleAsync(context, report.Scale!, ct);
             }, cancellationToken, skip: report.Scale is null, waitForQuiet: false);
+
+            await ScenarioAsync(context, report, ScenarioNames.Jobs, async ct =>
+            {
+                report.Jobs = await RefetchJobsBench.RunAsync(context, ct);
+            }, cancellationToken, skip: !options.Runs(ScenarioNames.Jobs) || options.Profile.JobHosts == 0);
+
+            // Last: 100,000 hosts grow Azurite's tables, which would slow every scenario after them.
+            await ScenarioAsync(context, report, ScenarioNames.FleetQueries, async ct =>
+            {
+                report.FleetQueries = await FleetQueries.RunAsync(context, ct);
+            }, cancellationToken, skip: !options.Runs(ScenarioNames.FleetQueries) || options.Profile.FleetQueryHosts == 0);
             report.Invariants.AddRange(context.Invariants);
             foreach (var (scenario, load) in context.LoadAtStart)
             {
@@ -159,12 +172,18 @@ internal static class BenchProgram
     private static void WriteOutputs(BenchOptions options, RunReport report)
     {
         File.WriteAllText(Path.Combine(options.ResultsDir, "results.json"), JsonSerializer.Serialize(report, s_json));
-        File.WriteAllText(Path.Combine(options.ResultsDir, "report.md"), MarkdownReport.Write(report, options.ResultsDir, "."));
+        var fleet = string.Concat(FleetReport.Sections(report).Values);
+        File.WriteAllText(Path.Combine(options.ResultsDir, "report.md"), MarkdownReport.Write(report, options.ResultsDir, ".") + fleet);
         if (options.WriteDocs)
         {
+            // A partial run (--only) rewrites only its own sections of the fleet report and leaves benchmarks.md alone.
             var docs = Path.Combine(options.RepoRoot, "docs");
-            var markdown = MarkdownReport.Write(report, Path.Combine(docs, "benchmarks"), "benchmarks");
-            File.WriteAllText(Path.Combine(docs, "benchmarks.md"), markdown);
+            FleetReport.WriteDocs(docs, report);
+            if (options.Only.Count == 0)
+            {
+                var markdown = MarkdownReport.Write(report, Path.Combine(docs, "benchmarks"), "benchmarks");
+                File.WriteAllText(Path.Combine(docs, "benchmarks.md"), markdown);
+            }
         }
     }
 
@@ -196,10 +215,25 @@ internal static class BenchProgram
             lines.Add(Line($"steady fleet: held {st.Held} hosts at 10 s (target 50000)"));
         }
 
+        if (report.Jobs is { } jobs)
+        {
+            lines.AddRange(jobs.Jobs.Select(j => Line($"job {j.Name} over {jobs.Hosts} hosts: {j.FinalState}, {j.AchievedRate:0.0} requests/s, all terminal in {j.AllTerminalAt.TotalSeconds:0} s, {j.WritesPerHost:0.00} writes per host")));
+            if (jobs.Problem is { } problem)
+            {
+                lines.Add("jobs: " + problem);
+            }
+        }
+
+        if (report.FleetQueries is { } fq)
+        {
+            lines.AddRange(fq.Queries.Select(q => Line($"fleet queries ({fq.Mix.Hosts} hosts): {q.Name}: p50 {q.P50:0.0} ms, p95 {q.P95:0.0} ms, {q.Errors} errors, matched {q.Matched}")));
+        }
+
         lines.AddRange(report.Invariants.Select(i => $"invariant {(i.Passed ? "ok  " : "FAIL")}: {i.Name}: {i.Detail}"));
         lines.AddRange(report.Failures.Keys.Select(k => $"did not finish: {k}"));
         lines.Add(Line($"load average {report.LoadAtStart} at start, {report.LoadAtEnd} at end; took {report.Duration.TotalMinutes:0.0} min"));
-        lines.Add($"report: {Path.Combine(report.Options.ResultsDir, "report.md")}" + (report.Options.WriteDocs ? " and docs/benchmarks.md" : string.Empty));
+        var docs = report.Options.Only.Count == 0 ? "docs/benchmarks.md and docs/" + FleetReport.DocsFile : "docs/" + FleetReport.DocsFile;
+        lines.Add($"report: {Path.Combine(report.Options.ResultsDir, "report.md")}" + (report.Options.WriteDocs ? " and " + docs : string.Empty));
         Console.WriteLine(string.Join('\n', lines));
     }
 

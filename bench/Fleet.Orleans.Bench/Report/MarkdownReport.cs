@@ -56,6 +56,7 @@ internal static class MarkdownReport
             SteadySection(md, steady, report, charts);
         }
 
+        md.AppendLine(Invariant($"\n## Fleet scale\n\nHost queries over 100,000 hosts and bulk refetch jobs: [{FleetReport.DocsFile}]({FleetReport.DocsFile}) (`bench/run --only fleet-queries,jobs` rewrites just those).\n"));
         foreach (var (scenario, failure) in report.Failures)
         {
             md.AppendLine(Invariant($"\n## {scenario}: did not finish\n\n```\n{failure}\n```"));
@@ -409,7 +410,7 @@ internal static class MarkdownReport
     private static Dictionary<string, double> PerRequest(CpuUse cpu, double rate) =>
         cpu.Cores.ToDictionary(c => c.Key, c => c.Value / Math.Max(rate, 1e-9) * 1e6, StringComparer.Ordinal);
 
-    private static string AtLeast(double measured, double target, string format, string unit = "")
+    internal static string AtLeast(double measured, double target, string format, string unit = "")
     {
         var value = measured.ToString(format, CultureInfo.InvariantCulture);
         return measured >= target
@@ -417,7 +418,7 @@ internal static class MarkdownReport
             : Invariant($"**missed** by {(target - measured).ToString(format, CultureInfo.InvariantCulture)}{unit} ({(target - measured) / target * 100:0} % short; measured {value}{unit})");
     }
 
-    private static string AtMost(double measured, double target, string format, string unit = "") =>
+    internal static string AtMost(double measured, double target, string format, string unit = "") =>
         measured <= target
             ? "**met**"
             : Invariant($"**missed** by {(measured - target).ToString(format, CultureInfo.InvariantCulture)}{unit} ({(measured - target) / target * 100:0} % over)");

@@ -46,6 +46,10 @@ internal sealed class RunReport(BenchOptions options)
 
     public SteadyResult? Steady { get; set; }
 
+    public FleetQueryResult? FleetQueries { get; set; }
+
+    public JobsResult? Jobs { get; set; }
+
     public List<InvariantCheck> Invariants { get; } = [];
 
     /// <summary>A scenario that could not finish, and why; the report says so instead of leaving a gap.</summary>

@@ -105,7 +105,7 @@ internal static class RefetchCycle
     /// Upserts copies of a real host's grain-state row, one entity per request, each in its own partition
     /// as Orleans stores grain state.
     /// </summary>
-    private static async Task<(LoadStats Stats, int Bytes, CpuUse Cpu)> RawWritesAsync(BenchContext context, CancellationToken cancellationToken)
+    internal static async Task<(LoadStats Stats, int Bytes, CpuUse Cpu)> RawWritesAsync(BenchContext context, CancellationToken cancellationToken)
     {
         var service = new TableServiceClient(context.Options.StorageConnectionString);
         var state = service.GetTableClient("OrleansGrainState");

@@ -1,0 +1,10 @@
+namespace Fleet.Bench.Scenarios;
+
+/// <summary>The scenarios <c>bench/run --only</c> can run by themselves; each writes its own section of the fleet report.</summary>
+internal static class ScenarioNames
+{
+    public const string FleetQueries = "fleet-queries";
+    public const string Jobs = "jobs";
+
+    public static IReadOnlySet<string> Partial { get; } = new HashSet<string>(StringComparer.Ordinal) { FleetQueries, Jobs };
+}
