@@ -31,6 +31,19 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("refetch")]
     Task<RefetchRequestResult> RequestRefetchAsync();
 
+    /// <summary>
+    /// A bulk refetch job asks for a refetch, at most once per host: when the host's latest refetch is already
+    /// this job's it comes back unchanged (<see cref="RefetchOutcome.AlreadyRequested"/>, whatever its status);
+    /// a refetch in flight for someone else is adopted by the job (its epoch and deadline unchanged); otherwise
+    /// a refetch starts, tagged with the job.
+    /// </summary>
+    [Alias("refetch-for-job")]
+    Task<RefetchRequestResult> RequestRefetchForJobAsync(string jobId);
+
+    /// <summary>Sends the host's indexed fields to its index shard again, for a reader that suspects a lost update.</summary>
+    [Alias("republish")]
+    Task RepublishAsync();
+
     /// <summary>The operator's view, or <see langword="null"/> for a host that never enrolled.</summary>
     [Alias("get")]
     Task<HostView?> GetAsync();

@@ -86,6 +86,9 @@ public enum RefetchOutcome
 
     /// <summary>No agent has enrolled under this host id.</summary>
     UnknownHost = 2,
+
+    /// <summary>The host's latest refetch is already the asking job's; it is returned unchanged.</summary>
+    AlreadyRequested = 3,
 }
 
 /// <summary>The answer to a refetch request.</summary>

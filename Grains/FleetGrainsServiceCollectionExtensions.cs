@@ -1,6 +1,7 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Events;
 using Fleet.Grains.Index;
+using Fleet.Grains.Jobs;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Profiles;
@@ -16,7 +17,7 @@ namespace Fleet.Grains;
 public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers what the grains need besides Orleans itself: validated refetch policies, profile, push, identity
+    /// Registers what the grains need besides Orleans itself: validated refetch policies, bulk refetch job, profile, push, identity
     /// renewal and issuer settings, the clock, metrics, the index store, the push sender, the identity issuer and
     /// the host event relay and webhooks (when configured). The caller registers a <c>TableServiceClient</c>.
     /// </summary>
@@ -31,6 +32,10 @@ public static class FleetGrainsServiceCollectionExtensions
             .Bind(configuration.GetSection(ProfileOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProfileOptions>>(new ProfileOptionsValidator(configuration));
+        services.AddOptions<RefetchJobOptions>()
+            .Bind(configuration.GetSection(RefetchJobOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RefetchJobOptions>>(new RefetchJobOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
         AddPush(services, configuration);
         AddIdentity(services, configuration);

@@ -12,6 +12,9 @@ public static class FleetStorage
     /// <summary>Grain storage provider holding which host owns each device identity certificate.</summary>
     public const string IdentityStore = "identities";
 
+    /// <summary>Grain storage provider holding each bulk refetch job's spec, cursor and counts.</summary>
+    public const string JobStore = "refetch-jobs";
+
     /// <summary>Azure table holding the host index, one row per host, partitioned by service and shard.</summary>
     public const string IndexTable = "FleetHostIndex";
 }

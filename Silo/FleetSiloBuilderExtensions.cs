@@ -1,6 +1,7 @@
 using System.Net;
 using Azure.Data.Tables;
 using Fleet.Grains;
+using Fleet.Grains.Jobs;
 using Fleet.Grains.Refetch;
 using Fleet.Silo.Diagnostics;
 using Orleans.Configuration;
@@ -28,11 +29,15 @@ public static class FleetSiloBuilderExtensions
         silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.TeamStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.IdentityStore, options => options.TableServiceClient = tables);
+        silo.AddAzureTableGrainStorage(FleetStorage.JobStore, options => options.TableServiceClient = tables);
         silo.UseAzureTableReminderService(options => options.TableServiceClient = tables);
 
         // Orleans refuses reminder periods below its minimum (1 minute by default); follow the configured period.
-        var period = configuration.GetValue<TimeSpan?>($"{RefetchOptions.SectionName}:{nameof(RefetchOptions.ReminderPeriod)}")
+        var hostPeriod = configuration.GetValue<TimeSpan?>($"{RefetchOptions.SectionName}:{nameof(RefetchOptions.ReminderPeriod)}")
             ?? RefetchOptions.DefaultReminderPeriod;
+        var jobPeriod = configuration.GetValue<TimeSpan?>($"{RefetchJobOptions.SectionName}:{nameof(RefetchJobOptions.ReminderPeriod)}")
+            ?? RefetchJobOptions.DefaultReminderPeriod;
+        var period = hostPeriod < jobPeriod ? hostPeriod : jobPeriod;
         silo.Configure<ReminderOptions>(options =>
         {
             if (period < options.MinimumReminderPeriod)

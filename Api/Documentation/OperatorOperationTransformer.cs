@@ -23,7 +23,7 @@ internal sealed class OperatorOperationTransformer : IOpenApiOperationTransforme
     private static readonly Dictionary<string, string> s_problemDescriptions = new(StringComparer.Ordinal)
     {
         ["400"] = "A parameter or the body is not valid: `detail` says why, and `errors` names the field when one is at fault.",
-        ["404"] = "No such host, or no such profile in the team: `detail` names it.",
+        ["404"] = "No such host, no such profile in the team, or no such refetch job: `detail` names it.",
     };
 
     public async Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)

@@ -51,6 +51,9 @@ internal static class ParameterDocs
             ["limit"] = (
                 "Hosts per page.",
                 () => Whole(1, HostsApi.MaxPageSize, HostsApi.DefaultPageSize)),
+            ["job_id"] = (
+                "A refetch job's id as POST /api/v1/refetch_jobs returned it: 32 lowercase hex digits.",
+                () => Text(32, 32, "^[0-9a-f]{32}$", "0193a5c2e4b87d6f9a1b2c3d4e5f6a7b")),
             ["cursor"] = (
                 "The next_cursor of the previous page; leave out for the first page.",
                 () => Text(1, 128, "^[A-Za-z0-9_-]+$", null)),

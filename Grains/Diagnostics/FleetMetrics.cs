@@ -30,6 +30,9 @@ public sealed class FleetMetrics
     private readonly Counter<long> _profileTransitions;
     private readonly Counter<long> _retries;
     private readonly Histogram<double> _timeToVerified;
+    private readonly Counter<long> _jobRequests;
+    private readonly Counter<long> _jobsStarted;
+    private readonly Counter<long> _jobsFinished;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
@@ -46,6 +49,11 @@ public sealed class FleetMetrics
             "fleet.profile.transitions", "{transition}", "Configuration profile status changes, by the status reached (none: removed).");
         _retries = meter.CreateCounter<long>(
             "fleet.refetch.retries", "{retry}", "Refetch attempts after the first, by part (osquery or mdm) and platform.");
+        _jobRequests = meter.CreateCounter<long>(
+            "fleet.refetch_jobs.requests", "{request}", "Refetch requests bulk jobs sent to hosts, by how the host took them.");
+        _jobsStarted = meter.CreateCounter<long>("fleet.refetch_jobs.started", "{job}", "Bulk refetch jobs started.");
+        _jobsFinished = meter.CreateCounter<long>(
+            "fleet.refetch_jobs.finished", "{job}", "Bulk refetch jobs that ended, by outcome (completed or cancelled).");
         _timeToVerified = meter.CreateHistogram(
             "fleet.refetch.time_to_verified",
             "s",
@@ -94,6 +102,20 @@ public sealed class FleetMetrics
             1,
             new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
             new KeyValuePair<string, object?>("operation", Words.Of(transition.Operation)));
+
+    public void RefetchJobRequest(RefetchOutcome outcome) =>
+        _jobRequests.Add(1, new KeyValuePair<string, object?>("outcome", outcome switch
+        {
+            RefetchOutcome.Started => "started",
+            RefetchOutcome.AlreadyInFlight => "adopted",
+            RefetchOutcome.AlreadyRequested => "already_requested",
+            _ => "unknown_host",
+        }));
+
+    public void RefetchJobStarted() => _jobsStarted.Add(1);
+
+    public void RefetchJobFinished(RefetchJobState outcome) =>
+        _jobsFinished.Add(1, new KeyValuePair<string, object?>("outcome", outcome == RefetchJobState.Cancelled ? "cancelled" : "completed"));
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 

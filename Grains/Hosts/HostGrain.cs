@@ -178,7 +178,7 @@ internal sealed partial class HostGrain(
             return new RefetchRequestResult(RefetchOutcome.UnknownHost, null);
         }
 
-        var step = await StepAsync(new RefetchEvent.Requested(MdmReady ? NewCommandUuid() : null, OsqueryEnrolled: State.NodeSecretHash is not null));
+        var step = await StepAsync(RequestedEvent());
         var outcome = step.Changed ? RefetchOutcome.Started : RefetchOutcome.AlreadyInFlight;
 
         return new RefetchRequestResult(outcome, State.Refetch!.ToView(HostId));
@@ -469,7 +469,8 @@ internal sealed partial class HostGrain(
             State.TeamId,
             OsSettingsStatus(),
             State.Identity?.Current.NotAfter,
-            State.Identity is { } identity ? RenewalMachine.StateOf(identity) : null);
+            State.Identity is { } identity ? RenewalMachine.StateOf(identity) : null,
+            State.Refetch?.JobId);
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);
@@ -592,6 +593,10 @@ internal sealed partial class HostGrain(
 
         return RefetchPolicy.From(name, settings);
     }
+
+    /// <summary>An operator's (or a job's) request, with what the host's enrollments make of it.</summary>
+    private RefetchEvent.Requested RequestedEvent() =>
+        new(MdmReady ? NewCommandUuid() : null, OsqueryEnrolled: State.NodeSecretHash is not null);
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 

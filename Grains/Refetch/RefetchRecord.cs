@@ -34,6 +34,9 @@ public sealed record RefetchRecord
     /// <summary>The MDM requirement (this epoch's DeviceInformation acknowledged); null when not required.</summary>
     [Id(11)] public RefetchPart? Mdm { get; init; }
 
+    /// <summary>The bulk refetch job that requested (or adopted) this refetch; null when an operator asked for it alone.</summary>
+    [Id(12)] public string? JobId { get; init; }
+
     public bool InFlight => Status is RefetchStatus.Pending or RefetchStatus.Verifying;
 
     /// <summary>True while the agent still owes this epoch's detail query results.</summary>
