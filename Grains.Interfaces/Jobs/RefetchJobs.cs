@@ -37,7 +37,11 @@ public sealed record RefetchJobCounts(
     [property: Id(2)] int Verified,
     [property: Id(3)] int Failed)
 {
-    public static RefetchJobCounts Zero { get; } = new(0, 0, 0, 0);
+    /// <summary>
+    /// A new zero each time: grain storage's JSON reader fills a property's existing object in place, so a
+    /// shared instance used as a default would be overwritten by the first state it reads.
+    /// </summary>
+    public static RefetchJobCounts Zero => new(0, 0, 0, 0);
 
     public int Total => Pending + Verifying + Verified + Failed;
 
