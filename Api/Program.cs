@@ -36,6 +36,7 @@ app.UseAuthorization();
 app.MapFleetHealth();
 app.MapFleetMetrics();
 app.MapHostsApi();
+app.MapIndexApi();
 app.MapConfigurationProfilesApi();
 app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");

@@ -60,4 +60,11 @@ public interface IHostGrain : IGrainWithStringKey
     /// <summary>The team's declared profiles changed; the host reconciles its profiles with them.</summary>
     [Alias("team-profiles")]
     Task ApplyTeamProfilesAsync(TeamProfiles profiles);
+
+    /// <summary>
+    /// Publishes the host's index entry again and returns it, for a shard being repaired;
+    /// <see langword="null"/> for a host that never enrolled.
+    /// </summary>
+    [Alias("index-entry")]
+    Task<HostIndexEntry?> RepublishAsync();
 }

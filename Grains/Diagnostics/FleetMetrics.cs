@@ -29,6 +29,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _pushFailures;
     private readonly Counter<long> _profileTransitions;
     private readonly Counter<long> _retries;
+    private readonly Counter<long> _indexRepairs;
     private readonly Histogram<double> _timeToVerified;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
 
@@ -46,6 +47,8 @@ public sealed class FleetMetrics
             "fleet.profile.transitions", "{transition}", "Configuration profile status changes, by the status reached (none: removed).");
         _retries = meter.CreateCounter<long>(
             "fleet.refetch.retries", "{retry}", "Refetch attempts after the first, by part (osquery or mdm) and platform.");
+        _indexRepairs = meter.CreateCounter<long>(
+            "fleet.index.repaired_entries", "{entry}", "Index entries a shard repair added, updated or removed, by change.");
         _timeToVerified = meter.CreateHistogram(
             "fleet.refetch.time_to_verified",
             "s",
@@ -94,6 +97,14 @@ public sealed class FleetMetrics
             1,
             new KeyValuePair<string, object?>("to", Words.Of(transition.To)),
             new KeyValuePair<string, object?>("operation", Words.Of(transition.Operation)));
+
+    /// <summary>Counts what one shard repair changed.</summary>
+    public void IndexRepaired(int added, int updated, int removed)
+    {
+        _indexRepairs.Add(added, new KeyValuePair<string, object?>("change", "added"));
+        _indexRepairs.Add(updated, new KeyValuePair<string, object?>("change", "updated"));
+        _indexRepairs.Add(removed, new KeyValuePair<string, object?>("change", "removed"));
+    }
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 
