@@ -24,6 +24,7 @@ internal sealed partial class HostIndexShardGrain(
     private readonly SortedDictionary<string, HostIndexEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HostIndexEntry> _unsaved = new(StringComparer.Ordinal);
     private readonly IdentifierLookup _lookup = new();
+    private readonly RunningCounts _counts = new();
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -82,7 +83,7 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(new HostIndexPage(page, total));
     }
 
-    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(HostIndexRules.Count(_entries.Values));
+    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(_counts.Snapshot());
 
     Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId)
     {
@@ -210,10 +211,12 @@ internal sealed partial class HostIndexShardGrain(
         if (_entries.TryGetValue(entry.HostId, out var held))
         {
             _lookup.Remove(held);
+            _counts.Remove(held);
         }
 
         _entries[entry.HostId] = entry;
         _lookup.Add(entry);
+        _counts.Add(entry);
     }
 
     private void Remove(string hostId)
@@ -221,6 +224,7 @@ internal sealed partial class HostIndexShardGrain(
         if (_entries.Remove(hostId, out var held))
         {
             _lookup.Remove(held);
+            _counts.Remove(held);
         }
     }
 

@@ -84,4 +84,43 @@ public sealed class HostIndexRulesTests
         Assert.Equal(("hostname", "ABCDEF01-0003"), (hostname!.MatchedBy, hostname.Host.HostId));
         Assert.Null(HostMatch.Choose("nothing", [byId, bySerial, byHostname]));
     }
+
+    [Fact]
+    public void RunningCounts_AfterAddsReplacementsAndRemovals_EqualACountOfTheEntriesHeld()
+    {
+        var held = new Dictionary<string, HostIndexEntry>(StringComparer.Ordinal);
+        var counts = new RunningCounts();
+        var statuses = Enum.GetValues<RefetchStatus>();
+        string?[] platforms = ["darwin", "ubuntu", null];
+        IdentityState?[] identities = [null, IdentityState.Expired, IdentityState.Renewing];
+        for (var i = 0; i < 300; i++)
+        {
+            var hostId = $"HOST-{i % 40:D2}";
+            if (held.Remove(hostId, out var old))
+            {
+                counts.Remove(old);
+            }
+
+            // Every third step removes the host; the others put a new entry for it.
+            if (i % 3 != 0)
+            {
+                var entry = Entry(hostId) with
+                {
+                    Status = statuses[i % statuses.Length],
+                    Platform = platforms[i % platforms.Length],
+                    Identity = identities[i / 7 % identities.Length],
+                };
+                held[hostId] = entry;
+                counts.Add(entry);
+            }
+        }
+
+        var expected = HostIndexRules.Count(held.Values);
+        var actual = counts.Snapshot();
+
+        Assert.Equal(expected.Total, actual.Total);
+        Assert.Equal(expected.ByStatus.OrderBy(p => p.Key), actual.ByStatus.OrderBy(p => p.Key));
+        Assert.Equal(expected.ByPlatform.OrderBy(p => p.Key, StringComparer.Ordinal), actual.ByPlatform.OrderBy(p => p.Key, StringComparer.Ordinal));
+        Assert.Equal((expected.CertificatesExpired, expected.CertificatesRenewing), (actual.CertificatesExpired, actual.CertificatesRenewing));
+    }
 }
