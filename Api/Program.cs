@@ -37,6 +37,7 @@ app.MapFleetHealth();
 app.MapFleetMetrics();
 app.MapHostsApi();
 app.MapRefetchJobsApi();
+app.MapIndexApi();
 app.MapConfigurationProfilesApi();
 app.MapOsqueryApi("/api/osquery");
 app.MapOsqueryApi("/api/v1/osquery");

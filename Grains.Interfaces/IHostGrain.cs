@@ -40,10 +40,6 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("refetch-for-job")]
     Task<RefetchRequestResult> RequestRefetchForJobAsync(string jobId);
 
-    /// <summary>Sends the host's indexed fields to its index shard again, for a reader that suspects a lost update.</summary>
-    [Alias("republish")]
-    Task RepublishAsync();
-
     /// <summary>The operator's view, or <see langword="null"/> for a host that never enrolled.</summary>
     [Alias("get")]
     Task<HostView?> GetAsync();
@@ -73,4 +69,11 @@ public interface IHostGrain : IGrainWithStringKey
     /// <summary>The team's declared profiles changed; the host reconciles its profiles with them.</summary>
     [Alias("team-profiles")]
     Task ApplyTeamProfilesAsync(TeamProfiles profiles);
+
+    /// <summary>
+    /// Publishes the host's index entry again and returns it, for a shard being repaired;
+    /// <see langword="null"/> for a host that never enrolled.
+    /// </summary>
+    [Alias("index-entry")]
+    Task<HostIndexEntry?> RepublishAsync();
 }

@@ -24,7 +24,8 @@ public sealed record HostIndexEntry(
 /// <summary>
 /// A filter over the index. Null fields match everything. <see cref="CertificateExpiresBefore"/> keeps hosts
 /// with an identity certificate whose not-after is earlier (expired ones included); <see cref="OsVersion"/>
-/// keeps hosts that reported exactly that OS version; <see cref="LastSeenBefore"/> keeps hosts last seen
+/// keeps hosts that reported that OS version or one continuing it after a dot ("15" keeps "15.1.2", not
+/// "150.0"); <see cref="LastSeenBefore"/> keeps hosts last seen
 /// earlier (never-seen ones included); <see cref="RefetchJobId"/> keeps hosts whose latest refetch that job requested.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.index-query")]
@@ -81,7 +82,32 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     /// <summary>Hosts whose latest refetch the job requested, by that refetch's status.</summary>
     [AlwaysInterleave, Alias("count-job")]
     Task<RefetchJobCounts> CountJobAsync(string jobId);
+
+    /// <summary>
+    /// Entries whose host id is <paramref name="value"/> (any spelling <see cref="HostIds.TryNormalize"/>
+    /// accepts), or whose serial or hostname equals it ignoring case. Reads memory only.
+    /// </summary>
+    [AlwaysInterleave, Alias("find")]
+    Task<IReadOnlyList<HostIndexEntry>> FindAsync(string value);
+
+    /// <summary>
+    /// Rebuilds the shard from the hosts' own state: asks every host stored in grain storage that belongs
+    /// here, and every host the shard holds, for its current entry, drops hosts that no longer exist, and
+    /// saves the result before answering.
+    /// </summary>
+    [Alias("repair"), ResponseTimeout("00:10:00")]
+    Task<IndexRepairReport> RepairAsync();
 }
+
+/// <summary>What a shard repair found: the hosts it now holds and how many it added, corrected and removed.</summary>
+[GenerateSerializer, Immutable, Alias("fleet.index-repair-report")]
+public sealed record IndexRepairReport(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] int Hosts,
+    [property: Id(2)] int Added,
+    [property: Id(3)] int Updated,
+    [property: Id(4)] int Removed,
+    [property: Id(5)] TimeSpan Took);
 
 /// <summary>How hosts map onto index shards. Both the Api and the silo must agree on it.</summary>
 public static class HostIndex

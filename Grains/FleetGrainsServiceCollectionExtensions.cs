@@ -42,6 +42,7 @@ public static class FleetGrainsServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
+        services.TryAddSingleton<HostStateCatalog>();
         AddHostEvents(services, configuration);
         services.AddFleetWebhooks(configuration);
 

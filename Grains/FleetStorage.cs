@@ -6,6 +6,12 @@ public static class FleetStorage
     /// <summary>Grain storage provider holding <see cref="Hosts.HostState"/>.</summary>
     public const string HostStore = "hosts";
 
+    /// <summary>
+    /// The state name of <see cref="Hosts.HostState"/>; the table grain storage keeps it as each host row's key,
+    /// which is how the index repair finds the hosts.
+    /// </summary>
+    public const string HostStateName = "host";
+
     /// <summary>Grain storage provider holding <see cref="Teams.TeamState"/>.</summary>
     public const string TeamStore = "teams";
 
@@ -14,6 +20,8 @@ public static class FleetStorage
 
     /// <summary>Grain storage provider holding each bulk refetch job's spec, cursor and counts.</summary>
     public const string JobStore = "refetch-jobs";
+    /// <summary>Azure table holding grain state (Orleans' default name), which the index repair reads to list hosts.</summary>
+    public const string GrainStateTable = "OrleansGrainState";
 
     /// <summary>Azure table holding the host index, one row per host, partitioned by service and shard.</summary>
     public const string IndexTable = "FleetHostIndex";

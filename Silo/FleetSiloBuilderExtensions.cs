@@ -26,7 +26,11 @@ public static class FleetSiloBuilderExtensions
     {
         var tables = new TableServiceClient(configuration.StorageConnectionString());
         silo.Services.AddSingleton(tables);
-        silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options => options.TableServiceClient = tables);
+        silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options =>
+        {
+            options.TableServiceClient = tables;
+            options.TableName = FleetStorage.GrainStateTable;
+        });
         silo.AddAzureTableGrainStorage(FleetStorage.TeamStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.IdentityStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.JobStore, options => options.TableServiceClient = tables);

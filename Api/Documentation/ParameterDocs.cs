@@ -37,8 +37,8 @@ internal static class ParameterDocs
                 "Only hosts of this osquery platform, for example 'darwin' or 'ubuntu'.",
                 () => Text(1, 32, null, "darwin")),
             ["os_version"] = (
-                $"Only hosts reporting exactly this OS version (compared as written, not a prefix): 1 to " +
-                $"{HostsApi.MaxOsVersionLength} characters without control characters.",
+                "Only hosts reporting this OS version or one that continues it after a dot: '15' matches '15', " +
+                $"'15.1' and '15.1.2' but not '150.0'. 1 to {HostsApi.MaxOsVersionLength} characters without control characters.",
                 () => Text(1, HostsApi.MaxOsVersionLength, null, "15.1")),
             ["os_settings"] = (
                 "Only hosts whose OS-settings status (the worst of their profiles) is this word (any case); " +
@@ -48,6 +48,17 @@ internal static class ParameterDocs
                 "Only hosts whose MDM identity certificate expires within this many days from now, " +
                 "expired ones included.",
                 () => Whole(0, HostsApi.MaxExpiryDays, null)),
+            ["last_seen_before"] = (
+                "Only hosts last seen before this time, and hosts never seen: ISO 8601 with an offset, seconds optional " +
+                "(encode '+' as %2B).",
+                () => Text(17, 40, null, "2026-12-01T00:00:00Z")),
+            ["value"] = (
+                $"A hardware UUID (any case), serial number or hostname (exact, ignoring case): 1 to {HostLookupApi.MaxValueLength} " +
+                "characters without control characters.",
+                () => Text(1, HostLookupApi.MaxValueLength, null, "C02XK1JHJG5J")),
+            ["shard"] = (
+                "An index shard number.",
+                () => Whole(0, HostIndex.ShardCount - 1, null)),
             ["limit"] = (
                 "Hosts per page.",
                 () => Whole(1, HostsApi.MaxPageSize, HostsApi.DefaultPageSize)),

@@ -1,5 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using Fleet.Api.Documentation;
 using Fleet.Api.Diagnostics;
@@ -10,8 +12,8 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Fleet.Api.Operators;
 
-/// <summary>Operator endpoints for hosts: read one, list, count, request a refetch, and move one to a team.</summary>
-public static class HostsApi
+/// <summary>Operator endpoints for hosts: read one, find one, list, count, request a refetch, and move one to a team.</summary>
+public static partial class HostsApi
 {
     public const int DefaultPageSize = 50;
     public const int MaxPageSize = 500;
@@ -36,6 +38,7 @@ public static class HostsApi
                 "as `cursor` for the next page; it is null on the last one. The index follows hosts within moments of a " +
                 "stored change, so `last_seen_at` may lag behind GET of one host.")
             .ProducesValidationProblem();
+        hosts.MapHostLookup();
         hosts.MapGet("/summary", SummaryAsync)
             .WithSummary("Count hosts")
             .WithDescription("Hosts by refetch status word and by platform, and hosts whose identity certificate expired or is renewing.");
@@ -133,6 +136,7 @@ public static class HostsApi
         [FromQuery(Name = "os_version")] string? osVersion,
         [FromQuery(Name = "os_settings")] string? osSettings,
         [FromQuery(Name = "certificate_expires_within_days")] string? expiresWithin,
+        [FromQuery(Name = "last_seen_before")] string? lastSeenBefore,
         TimeProvider time)
     {
         RefetchStatus? statusFilter = null;
@@ -183,6 +187,17 @@ public static class HostsApi
             expiresBefore = before;
         }
 
+        DateTimeOffset? seenBefore = null;
+        if (lastSeenBefore is not null)
+        {
+            if (!TryParseTime(lastSeenBefore, out var at))
+            {
+                return TypedResults.Problem(Problems.Invalid("last_seen_before", "must be an ISO 8601 time with an offset, e.g. 2026-12-01T00:00:00Z."));
+            }
+
+            seenBefore = at;
+        }
+
         var pageSize = DefaultPageSize;
         if (limit is not null
             && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out pageSize)
@@ -198,7 +213,8 @@ public static class HostsApi
         }
 
         // Ask every shard for one more than a page, so a full merged page tells whether more remain.
-        var query = new HostQuery(statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore, osVersion);
+        var query = new HostQuery(
+            statusFilter, platform, after, pageSize + 1, teamId, osSettingsFilter, expiresBefore, osVersion, seenBefore);
         var pages = await HostIndex.AskEveryShardAsync(grains, shard => shard.QueryAsync(query));
         var merged = pages.SelectMany(p => p.Entries).OrderBy(e => e.HostId, StringComparer.Ordinal).ToList();
         var page = merged.Take(pageSize).Select(HostListItem.From).ToList();
@@ -239,6 +255,26 @@ public static class HostsApi
 
         return true;
     }
+
+    /// <summary>
+    /// An ISO 8601 date and time with seconds optional and an offset required (<c>Z</c> or <c>±hh:mm</c>). A
+    /// space where the offset's sign belongs is read as '+', which an unencoded '+' in a query string becomes.
+    /// </summary>
+    internal static bool TryParseTime(string value, out DateTimeOffset at)
+    {
+        at = default;
+        if (value.Length > 40 || !IsoTime().IsMatch(value))
+        {
+            return false;
+        }
+
+        var text = value[^6] == ' ' ? string.Concat(value.AsSpan(0, value.Length - 6), "+", value.AsSpan(value.Length - 5)) : value;
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out at);
+    }
+
+    [GeneratedRegex(@"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,7})?)?(Z|[+\- ][0-9]{2}:[0-9]{2})$", RegexOptions.CultureInvariant)]
+    private static partial Regex IsoTime();
 
     private static string EncodeCursor(string hostId) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes(hostId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -354,6 +390,13 @@ internal static class Problems
         Status = StatusCodes.Status404NotFound,
         Title = "Unknown host",
         Detail = $"No agent has enrolled as host '{hostId}'.",
+    };
+
+    public static ProblemDetails NoHostMatches(string value) => new()
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Unknown host",
+        Detail = $"No host has the hardware UUID, serial or hostname '{Truncate(value)}'.",
     };
 
     public static ProblemDetails UnknownProfile(string teamId, string identifier) => new()

@@ -29,6 +29,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _pushFailures;
     private readonly Counter<long> _profileTransitions;
     private readonly Counter<long> _retries;
+    private readonly Counter<long> _indexRepairs;
     private readonly Histogram<double> _timeToVerified;
     private readonly Counter<long> _jobRequests;
     private readonly Counter<long> _jobsStarted;
@@ -54,6 +55,8 @@ public sealed class FleetMetrics
         _jobsStarted = meter.CreateCounter<long>("fleet.refetch_jobs.started", "{job}", "Bulk refetch jobs started.");
         _jobsFinished = meter.CreateCounter<long>(
             "fleet.refetch_jobs.finished", "{job}", "Bulk refetch jobs that ended, by outcome (completed or cancelled).");
+        _indexRepairs = meter.CreateCounter<long>(
+            "fleet.index.repaired_entries", "{entry}", "Index entries a shard repair added, updated or removed, by change.");
         _timeToVerified = meter.CreateHistogram(
             "fleet.refetch.time_to_verified",
             "s",
@@ -116,6 +119,13 @@ public sealed class FleetMetrics
 
     public void RefetchJobFinished(RefetchJobState outcome) =>
         _jobsFinished.Add(1, new KeyValuePair<string, object?>("outcome", outcome == RefetchJobState.Cancelled ? "cancelled" : "completed"));
+    /// <summary>Counts what one shard repair changed.</summary>
+    public void IndexRepaired(int added, int updated, int removed)
+    {
+        _indexRepairs.Add(added, new KeyValuePair<string, object?>("change", "added"));
+        _indexRepairs.Add(updated, new KeyValuePair<string, object?>("change", "updated"));
+        _indexRepairs.Add(removed, new KeyValuePair<string, object?>("change", "removed"));
+    }
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Fleet.Grains.Hosts;
 
-/// <summary>The host's side of bulk refetch jobs: one refetch per host per job, and a re-publish on request.</summary>
+/// <summary>The host's side of bulk refetch jobs: one refetch per host per job.</summary>
 internal sealed partial class HostGrain
 {
     async Task<RefetchRequestResult> IHostGrain.RequestRefetchForJobAsync(string jobId)
@@ -35,16 +35,6 @@ internal sealed partial class HostGrain
         LogRequestedForJob(HostId, State.Refetch.Epoch, jobId);
 
         return new RefetchRequestResult(RefetchOutcome.Started, State.Refetch.ToView(HostId));
-    }
-
-    Task IHostGrain.RepublishAsync()
-    {
-        if (State.Enrolled)
-        {
-            PublishToIndex(announce: false);
-        }
-
-        return Task.CompletedTask;
     }
 
     [LoggerMessage(EventId = 108, Level = LogLevel.Debug, Message = "Host {HostId} epoch {Epoch}: refetch requested by job {JobId}")]

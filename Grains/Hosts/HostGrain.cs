@@ -22,7 +22,7 @@ namespace Fleet.Grains.Hosts;
 /// crash; the identity's steps, weeks apart, have a reminder of their own registered for the next one.
 /// </summary>
 internal sealed partial class HostGrain(
-    [PersistentState("host", FleetStorage.HostStore)] IPersistentState<HostState> store,
+    [PersistentState(FleetStorage.HostStateName, FleetStorage.HostStore)] IPersistentState<HostState> store,
     IOptionsMonitor<RefetchOptions> options,
     IOptionsMonitor<PushOptions> pushOptions,
     IPushSender pushSender,
@@ -117,6 +117,9 @@ internal sealed partial class HostGrain(
     Task<bool> IHostGrain.GetConfigAsync(string nodeSecret) => Task.FromResult(CheckIn(nodeSecret, "config"));
 
     Task<bool> IHostGrain.LogAsync(string nodeSecret) => Task.FromResult(CheckIn(nodeSecret, "log"));
+
+    Task<HostIndexEntry?> IHostGrain.RepublishAsync() =>
+        Task.FromResult(State.Enrolled ? PublishToIndex(announce: false) : null);
 
     async Task<DistributedReadResult> IHostGrain.ReadAsync(string nodeSecret)
     {
@@ -450,9 +453,9 @@ internal sealed partial class HostGrain(
 
     /// <summary>
     /// Sends the host's indexed fields to its index shard and, unless <paramref name="announce"/> is false,
-    /// a host event to this silo's event sinks.
+    /// a host event to this silo's event sinks. Returns the entry sent.
     /// </summary>
-    private void PublishToIndex(bool announce = true)
+    private HostIndexEntry PublishToIndex(bool announce = true)
     {
         var details = State.Details;
         var entry = new HostIndexEntry(
@@ -479,6 +482,8 @@ internal sealed partial class HostGrain(
         {
             Announce(entry);
         }
+
+        return entry;
     }
 
     private void Announce(HostIndexEntry entry)

@@ -13,9 +13,18 @@ internal static class HostIndexRules
         && (query.TeamId is null || string.Equals(entry.TeamId, query.TeamId, StringComparison.Ordinal))
         && (query.OsSettings is null || entry.OsSettings == query.OsSettings)
         && (query.CertificateExpiresBefore is not { } before || entry.CertificateNotAfter < before)
-        && (query.OsVersion is null || string.Equals(entry.OsVersion, query.OsVersion, StringComparison.Ordinal))
+        && (query.OsVersion is null || IsVersionOrPatch(entry.OsVersion, query.OsVersion))
         && (query.LastSeenBefore is not { } seenBefore || entry.LastSeenAt is null || entry.LastSeenAt < seenBefore)
         && (query.RefetchJobId is null || string.Equals(entry.RefetchJobId, query.RefetchJobId, StringComparison.Ordinal));
+
+    /// <summary>
+    /// True when <paramref name="version"/> is <paramref name="wanted"/> or continues it after a dot:
+    /// "15" matches "15", "15.1" and "15.1.2" but not "150.0".
+    /// </summary>
+    public static bool IsVersionOrPatch(string? version, string wanted) =>
+        version is not null
+        && version.StartsWith(wanted, StringComparison.Ordinal)
+        && (version.Length == wanted.Length || version[wanted.Length] == '.');
 
     /// <summary>The job's hosts by the status of their latest refetch, when that refetch is the job's.</summary>
     public static RefetchJobCounts CountJob(IEnumerable<HostIndexEntry> entries, string jobId)

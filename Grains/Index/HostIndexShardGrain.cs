@@ -6,17 +6,25 @@ namespace Fleet.Grains.Index;
 
 /// <summary>
 /// One shard of the host read model, held in memory and flushed to its table partition in batches.
-/// A publish lost in a crash before its flush is repaired when the host next changes or activates.
+/// A publish lost in a crash before its flush is repaired when the host next changes or activates, or
+/// by <see cref="IHostIndexShardGrain.RepairAsync"/>, which rebuilds the shard from the hosts themselves.
 /// </summary>
 internal sealed partial class HostIndexShardGrain(
     HostIndexStore store,
+    HostStateCatalog catalog,
     FleetMetrics metrics,
+    TimeProvider time,
     ILogger<HostIndexShardGrain> logger) : Grain, IHostIndexShardGrain
 {
     private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(1);
 
+    // How many hosts a repair asks at once: enough to hide storage latency, few enough not to crowd the silo.
+    private const int RepairParallelism = 32;
+
     private readonly SortedDictionary<string, HostIndexEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HostIndexEntry> _unsaved = new(StringComparer.Ordinal);
+    private readonly IdentifierLookup _lookup = new();
+    private readonly RunningCounts _counts = new();
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -24,7 +32,7 @@ internal sealed partial class HostIndexShardGrain(
     {
         foreach (var entry in await store.LoadAsync(Shard, cancellationToken))
         {
-            _entries[entry.HostId] = entry;
+            Put(entry);
         }
 
         this.RegisterGrainTimer(
@@ -45,7 +53,7 @@ internal sealed partial class HostIndexShardGrain(
 
         if (held != entry)
         {
-            _entries[entry.HostId] = entry;
+            Put(entry);
             _unsaved[entry.HostId] = entry;
         }
 
@@ -75,7 +83,7 @@ internal sealed partial class HostIndexShardGrain(
         return Task.FromResult(new HostIndexPage(page, total));
     }
 
-    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(HostIndexRules.Count(_entries.Values));
+    Task<HostCounts> IHostIndexShardGrain.CountAsync() => Task.FromResult(_counts.Snapshot());
 
     Task<ProfileSummary> IHostIndexShardGrain.CountOsSettingsAsync(string? teamId)
     {
@@ -100,6 +108,125 @@ internal sealed partial class HostIndexShardGrain(
 
     Task<RefetchJobCounts> IHostIndexShardGrain.CountJobAsync(string jobId) =>
         Task.FromResult(HostIndexRules.CountJob(_entries.Values, jobId));
+
+    Task<IReadOnlyList<HostIndexEntry>> IHostIndexShardGrain.FindAsync(string value)
+    {
+        var found = _lookup.Find(value).Select(hostId => _entries[hostId]);
+        if (HostIds.TryNormalize(value, out var hostId) && _entries.TryGetValue(hostId, out var byId))
+        {
+            found = found.Append(byId);
+        }
+
+        return Task.FromResult<IReadOnlyList<HostIndexEntry>>([.. found.DistinctBy(e => e.HostId)]);
+    }
+
+    async Task<IndexRepairReport> IHostIndexShardGrain.RepairAsync()
+    {
+        var started = time.GetTimestamp();
+        var stored = await catalog.HostIdsAsync(Shard, CancellationToken.None);
+
+        // Hosts the shard holds but storage lacks are asked too: each answers null unless it exists after all.
+        var hostIds = stored.Union(_entries.Keys, StringComparer.Ordinal).ToList();
+        var current = await AskHostsAsync(hostIds);
+
+        var changed = new List<HostIndexEntry>();
+        var gone = new List<string>();
+        var added = 0;
+        foreach (var (hostId, entry) in hostIds.Zip(current))
+        {
+            var held = _entries.GetValueOrDefault(hostId);
+            if (entry is null)
+            {
+                if (held is not null)
+                {
+                    Remove(hostId);
+                    gone.Add(hostId);
+                }
+
+                continue;
+            }
+
+            if (held != entry)
+            {
+                added += held is null ? 1 : 0;
+                Put(entry);
+                _unsaved[hostId] = entry;
+                changed.Add(entry);
+            }
+        }
+
+        await SaveRepairAsync(changed, gone);
+        var report = new IndexRepairReport(Shard, _entries.Count, added, changed.Count - added, gone.Count, time.GetElapsedTime(started));
+        metrics.IndexRepaired(report.Added, report.Updated, report.Removed);
+        LogRepaired(Shard, report.Hosts, report.Added, report.Updated, report.Removed, (long)report.Took.TotalMilliseconds);
+
+        return report;
+    }
+
+    /// <summary>Each host's current entry (null for one that does not exist), in the order asked, a few hosts at a time.</summary>
+    private async Task<HostIndexEntry?[]> AskHostsAsync(IReadOnlyList<string> hostIds)
+    {
+        using var gate = new SemaphoreSlim(RepairParallelism);
+
+        return await Task.WhenAll(hostIds.Select(async hostId =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                return await GrainFactory.GetGrain<IHostGrain>(hostId).RepublishAsync();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+    }
+
+    /// <summary>Saves a repair before it answers; what the flush timer would save again is taken off its list.</summary>
+    private async Task SaveRepairAsync(List<HostIndexEntry> changed, List<string> gone)
+    {
+        var requests = await store.SaveAsync(Shard, changed, CancellationToken.None);
+        foreach (var entry in changed)
+        {
+            if (_unsaved.TryGetValue(entry.HostId, out var pending) && pending == entry)
+            {
+                _unsaved.Remove(entry.HostId);
+            }
+        }
+
+        foreach (var hostId in gone)
+        {
+            _unsaved.Remove(hostId);
+        }
+
+        await store.DeleteAsync(Shard, gone, CancellationToken.None);
+        for (var i = 0; i < requests + gone.Count; i++)
+        {
+            metrics.StorageWrite(StorageWriteKind.Index);
+        }
+    }
+
+    private void Put(HostIndexEntry entry)
+    {
+        if (_entries.TryGetValue(entry.HostId, out var held))
+        {
+            _lookup.Remove(held);
+            _counts.Remove(held);
+        }
+
+        _entries[entry.HostId] = entry;
+        _lookup.Add(entry);
+        _counts.Add(entry);
+    }
+
+    private void Remove(string hostId)
+    {
+        if (_entries.Remove(hostId, out var held))
+        {
+            _lookup.Remove(held);
+            _counts.Remove(held);
+        }
+    }
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
@@ -132,4 +259,10 @@ internal sealed partial class HostIndexShardGrain(
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not save {Count} entries; will retry")]
     private partial void LogFlushFailed(int shard, int count, Exception exception);
+
+    [LoggerMessage(
+        EventId = 201,
+        Level = LogLevel.Information,
+        Message = "Index shard {Shard} repaired: {Hosts} hosts, {Added} added, {Updated} updated, {Removed} removed in {TookMs} ms")]
+    private partial void LogRepaired(int shard, int hosts, int added, int updated, int removed, long tookMs);
 }

@@ -56,6 +56,18 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         return requests;
     }
 
+    /// <summary>Deletes the rows of hosts that left the shard, one request each (removals are rare); a row already gone is fine.</summary>
+    public async Task DeleteAsync(int shard, IEnumerable<string> hostIds, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        var partition = Partition(shard);
+        foreach (var hostId in hostIds)
+        {
+            // The client treats a missing entity as deleted rather than failing.
+            await _table.DeleteEntityAsync(partition, hostId, ETag.All, cancellationToken);
+        }
+    }
+
     private async Task<int> SaveEachAsync(string partition, HostIndexEntry[] entries, CancellationToken cancellationToken)
     {
         var requests = 0;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
 using Fleet.Tests.Infrastructure;
@@ -57,28 +58,96 @@ public sealed class HostListApiTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task List_FilteredByOsVersion_ReturnsOnlyHostsReportingExactlyThatVersion()
+    public async Task List_FilteredByOsVersion_MatchesTheVersionAndVersionsContinuingItAfterADot()
     {
         var platform = UniquePlatform();
         using var agents = fixture.AgentClient();
         var plain = new[] { await EnrollAsync(agents, platform), await EnrollAsync(agents, platform, osVersion: "1.0") };
         var patched = await EnrollAsync(agents, platform, osVersion: "1.0.1");
         var verified = await EnrollAsync(agents, platform, verify: true);
+        var longer = await EnrollAsync(agents, platform, osVersion: "10.0");
         using var http = fixture.OperatorClient(ApiFactory.ObserverToken);
-        await WaitForTotalAsync(http, $"platform={platform}", 4);
+        await WaitForTotalAsync(http, $"platform={platform}", 5);
 
         var sameVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0");
         var patchVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0.1");
-        var prefixOnly = await http.ListRowsAsync($"platform={platform}&os_version=1");
+        var major = await http.ListRowsAsync($"platform={platform}&os_version=1");
+        var majorTen = await http.ListRowsAsync($"platform={platform}&os_version=10");
+        var partOfANumber = await http.ListRowsAsync($"platform={platform}&os_version=1.0.10");
         var verifiedOnVersion = await http.ListRowsAsync($"platform={platform}&os_version=1.0&status=verified");
 
         Assert.Equal(
-            plain.Append(verified).Order(StringComparer.Ordinal),
+            plain.Append(verified).Append(patched).Order(StringComparer.Ordinal),
             sameVersion.Select(r => Text(r, "host_id")));
-        Assert.All(sameVersion, r => Assert.Equal("1.0", Text(r, "os_version")));
         Assert.Equal([patched], patchVersion.Select(r => Text(r, "host_id")));
-        Assert.True(prefixOnly.Count == 0, $"os_version=1 matched as a prefix: {Show(prefixOnly.FirstOrDefault())}");
+        Assert.Equal(
+            plain.Append(verified).Append(patched).Order(StringComparer.Ordinal),
+            major.Select(r => Text(r, "host_id")));
+        Assert.Equal([longer], majorTen.Select(r => Text(r, "host_id")));
+        Assert.True(partOfANumber.Count == 0, $"os_version=1.0.10 matched {Show(partOfANumber.FirstOrDefault())}");
         Assert.Equal([verified], verifiedOnVersion.Select(r => Text(r, "host_id")));
+    }
+
+    [Fact]
+    public async Task List_FilteredByLastSeenBefore_KeepsHostsSeenStrictlyEarlier()
+    {
+        var platform = UniquePlatform();
+        using var agents = fixture.AgentClient();
+        var first = await EnrollAsync(agents, platform);
+        var second = await EnrollAsync(agents, platform);
+        using var http = fixture.OperatorClient(ApiFactory.ObserverToken);
+        var rows = (await WaitForTotalAsync(http, $"platform={platform}", 2))["hosts"]!.AsArray();
+        var seen = rows.ToDictionary(r => Text(r, "host_id")!, r => DateTimeOffset.Parse(Text(r, "last_seen_at")!, CultureInfo.InvariantCulture));
+        Assert.True(seen[first] < seen[second], $"host {second} enrolled after {first} but was seen at {seen[second]:O}, not after {seen[first]:O}");
+
+        var beforeFirst = await http.ListRowsAsync($"platform={platform}&last_seen_before={Time(seen[first])}");
+        var beforeSecond = await http.ListRowsAsync($"platform={platform}&last_seen_before={Time(seen[second])}");
+        var afterBoth = await http.ListRowsAsync($"platform={platform}&last_seen_before={Time(seen[second].AddTicks(10))}");
+        var inAnotherZone = await http.ListRowsAsync(
+            $"platform={platform}&last_seen_before={Time(seen[second].ToOffset(TimeSpan.FromHours(-5)))}");
+
+        Assert.True(beforeFirst.Count == 0, $"last_seen_before {seen[first]:O} listed {Show(beforeFirst.FirstOrDefault())}");
+        Assert.Equal([first], beforeSecond.Select(r => Text(r, "host_id")));
+        Assert.Equal(new[] { first, second }.Order(StringComparer.Ordinal), afterBoth.Select(r => Text(r, "host_id")));
+        Assert.Equal([first], inAnotherZone.Select(r => Text(r, "host_id")));
+    }
+
+    [Fact]
+    public async Task List_WalkedPageByPageWhileHostsChange_SeesEveryLastingHostOnceInOrder()
+    {
+        var platform = UniquePlatform();
+        using var agents = fixture.AgentClient();
+        var lasting = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            lasting.Add(await EnrollAsync(agents, platform));
+        }
+
+        using var http = fixture.OperatorClient();
+        await WaitForTotalAsync(http, $"platform={platform}", 20);
+        var seen = new List<string>();
+        var pages = 0;
+        string? cursor = null;
+        do
+        {
+            var url = $"/api/v1/hosts?platform={platform}&limit=3" + (cursor is null ? string.Empty : $"&cursor={cursor}");
+            using var response = await http.GetAsync(url, TestAborted);
+            var page = await ExpectStatusAsync(response, HttpStatusCode.OK, $"GET {url}");
+            seen.AddRange(page["hosts"]!.AsArray().Select(h => Text(h, "host_id")!));
+            cursor = Text(page, "next_cursor");
+            pages++;
+
+            // Between pages the fleet moves: a new host enrolls and a lasting one starts a refetch.
+            await EnrollAsync(agents, platform);
+            (await http.RefetchAsync(lasting[(pages * 7) % lasting.Count])).Dispose();
+        }
+        while (cursor is not null && pages < 100);
+
+        var twice = seen.GroupBy(h => h, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        var missed = lasting.Except(seen, StringComparer.Ordinal).ToList();
+        Assert.True(twice.Count == 0, $"platform {platform}: hosts listed twice while walking: {string.Join(", ", twice)}");
+        Assert.True(missed.Count == 0, $"platform {platform}: lasting hosts never listed: {string.Join(", ", missed)}");
+        Assert.Equal(seen.Order(StringComparer.Ordinal), seen);
     }
 
     [Fact]
@@ -137,6 +206,13 @@ public sealed class HostListApiTests(ClusterFixture fixture)
     [InlineData("os_version=", "os_version")]
     [InlineData("os_version=14.1%0A2", "os_version")]
     [InlineData("os_version=" + OverlongOsVersion, "os_version")]
+    [InlineData("last_seen_before=", "last_seen_before")]
+    [InlineData("last_seen_before=yesterday", "last_seen_before")]
+    [InlineData("last_seen_before=2026-12-01", "last_seen_before")]
+    [InlineData("last_seen_before=2026-12-01T00:00:00", "last_seen_before")]
+    [InlineData("last_seen_before=2026-13-01T00:00:00Z", "last_seen_before")]
+    [InlineData("last_seen_before=2026-12-01T00:00:00%2B25:00", "last_seen_before")]
+    [InlineData("last_seen_before=%D9%A2026-12-01T00:00:00Z", "last_seen_before")]
     public async Task List_WithInvalidParameter_Returns400ProblemNamingIt(string query, string parameter)
     {
         using var http = fixture.OperatorClient();
@@ -180,6 +256,9 @@ public sealed class HostListApiTests(ClusterFixture fixture)
 
         await ExpectUnauthorizedAsync(response, "anonymous GET /api/v1/hosts");
     }
+
+    /// <summary>A time as a query value: round-trip ISO 8601 with its offset, '+' escaped.</summary>
+    private static string Time(DateTimeOffset at) => Uri.EscapeDataString(at.ToString("O", CultureInfo.InvariantCulture));
 
     private const string OverlongOsVersion =
         "0123456789012345678901234567890123456789012345678901234567890123"
