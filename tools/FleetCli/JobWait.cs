@@ -36,7 +36,8 @@ public sealed class JobWait(FleetApi api, CliContext context)
     public void ShowOutcome(JobJson job)
     {
         var end = job.FinishedAt ?? job.UpdatedAt ?? context.Time.GetUtcNow();
-        var table = new Table().Border(TableBorder.Rounded).Title($"job {job.JobId}: {job.State}")
+        context.Console.WriteLine($"job {job.JobId}: {job.State}");
+        var table = new Table().Border(TableBorder.Rounded)
             .AddColumn("outcome").AddColumn(new TableColumn("hosts").RightAligned());
         table.AddRow("verified", $"{job.Verified}");
         table.AddRow("failed", $"{job.Failed}");
@@ -53,10 +54,10 @@ public sealed class JobWait(FleetApi api, CliContext context)
     }
 
     /// <summary>One line: where the job stands, for logs and redirected output.</summary>
-    public static string Line(JobJson job, DateTimeOffset now) =>
+    public static string Line(JobJson job) =>
         $"job {job.JobId} {job.State}: requested {job.Requested}/{job.Matched}, terminal {job.Terminal}/{job.Requested} " +
         $"(verified {job.Verified}, failed {job.Failed}, superseded {job.Superseded}), " +
-        $"{Render.Number(job.RequestsPerSecond)}/s, ETA {Eta(job, now)}";
+        $"{Render.Number(job.RequestsPerSecond)}/s, ETA {(job.IsFinished || job.Eta is null ? "-" : Render.Time(job.Eta))}";
 
     private static string Eta(JobJson job, DateTimeOffset now) =>
         job.IsFinished ? "-" : job.Eta is { } eta ? Render.Duration(eta - now) : "unknown";
@@ -69,7 +70,7 @@ public sealed class JobWait(FleetApi api, CliContext context)
             var now = context.Time.GetUtcNow();
             if (printed is null || now - printed >= context.ProgressLineInterval || snapshot.IsFinished)
             {
-                context.Console.WriteLine(Line(snapshot, now) + (follower.Polling ? " (polling)" : string.Empty));
+                context.Console.WriteLine(Line(snapshot) + (follower.Polling ? " (polling)" : string.Empty));
                 printed = now;
             }
         }

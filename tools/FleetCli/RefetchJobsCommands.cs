@@ -125,7 +125,7 @@ internal static class JobOutput
             return await wait.RunAsync(job, settings.NoProgress);
         }
 
-        context.Console.WriteLine(JobWait.Line(job, context.Time.GetUtcNow()));
+        context.Console.WriteLine(JobWait.Line(job));
         if (job.IsFinished)
         {
             wait.ShowOutcome(job);
