@@ -53,7 +53,7 @@ public sealed class HostsListCommand(CliContext context) : ApiCommand<HostsListC
         if (settings.Json)
         {
             var body = new JsonObject { ["hosts"] = rows, ["total"] = page.Total, ["next_cursor"] = cursor };
-            Render.Json(Context.Console, body.ToJsonString());
+            Render.Line(Context.Console, body.ToJsonString());
 
             return ExitCodes.Success;
         }
@@ -61,7 +61,7 @@ public sealed class HostsListCommand(CliContext context) : ApiCommand<HostsListC
         var hosts = rows.Deserialize<List<HostRowJson>>(FleetApi.Json)!;
         Context.Console.Write(Table(hosts));
         var more = cursor is null ? string.Empty : $"; more with --all, or --cursor {cursor}";
-        Context.Console.WriteLine($"{hosts.Count} of {page.Total} matching hosts{more}");
+        Render.Line(Context.Console, $"{hosts.Count} of {page.Total} matching hosts{more}");
 
         return ExitCodes.Success;
     }
@@ -122,7 +122,7 @@ public sealed class HostsShowCommand(CliContext context) : ApiCommand<HostsShowC
         var match = await HostLookup.FindAsync(api, settings.Host, Context.Interrupted);
         if (settings.Json)
         {
-            Render.Json(Context.Console, JsonSerializer.Serialize(match, FleetApi.Json));
+            Render.Line(Context.Console, JsonSerializer.Serialize(match, FleetApi.Json));
 
             return ExitCodes.Success;
         }
@@ -160,7 +160,7 @@ public sealed class HostsShowCommand(CliContext context) : ApiCommand<HostsShowC
         }
 
         Context.Console.WriteLine();
-        Context.Console.WriteLine(match.Note ?? $"{others.Count + 1} hosts match '{match.Host.HostId}'; the most recently seen is shown.");
+        Render.Line(Context.Console, match.Note ?? $"{others.Count + 1} hosts match '{match.Host.HostId}'; the most recently seen is shown.");
         var table = new Table().Border(TableBorder.Simple).AddColumns("OTHER HOST ID", "HOSTNAME", "SERIAL", "LAST SEEN");
         foreach (var other in others)
         {

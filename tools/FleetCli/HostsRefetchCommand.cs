@@ -30,7 +30,7 @@ public sealed class HostsRefetchCommand(CliContext context) : ApiCommand<HostsRe
         var hostId = match.HostId;
         var refetch = await api.PostAsync<RefetchJson>($"api/v1/hosts/{hostId}/refetch", body: null, Context.Interrupted);
         var name = match.Host.Details?.Hostname is { } hostname ? $"{hostId} ({hostname})" : hostId;
-        Context.Console.WriteLine($"refetch of host {name}: epoch {refetch.Epoch}, {refetch.Status}");
+        Render.Line(Context.Console, $"refetch of host {name}: epoch {refetch.Epoch}, {refetch.Status}");
         if (!settings.Wait)
         {
             return ExitCodes.Success;
@@ -58,7 +58,7 @@ public sealed class HostsRefetchCommand(CliContext context) : ApiCommand<HostsRe
             refetch = now;
             if (refetch.Status != seen)
             {
-                Context.Console.WriteLine($"{Render.Time(Context.Time.GetUtcNow())} {refetch.Status}");
+                Render.Line(Context.Console, $"{Render.Time(Context.Time.GetUtcNow())} {refetch.Status}");
                 seen = refetch.Status;
             }
         }
@@ -70,12 +70,12 @@ public sealed class HostsRefetchCommand(CliContext context) : ApiCommand<HostsRe
     {
         if (refetch.Status == "verified")
         {
-            Context.Console.WriteLine($"verified: host {hostId}, epoch {refetch.Epoch}, at {Render.Time(refetch.CompletedAt)}");
+            Render.Line(Context.Console, $"verified: host {hostId}, epoch {refetch.Epoch}, at {Render.Time(refetch.CompletedAt)}");
 
             return ExitCodes.Success;
         }
 
-        Context.Console.WriteLine($"failed: host {hostId}, epoch {refetch.Epoch}: {Render.Reason(refetch.Reason)}");
+        Render.Line(Context.Console, $"failed: host {hostId}, epoch {refetch.Epoch}: {Render.Reason(refetch.Reason)}");
 
         return ExitCodes.Failed;
     }

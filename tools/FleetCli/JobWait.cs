@@ -36,7 +36,7 @@ public sealed class JobWait(FleetApi api, CliContext context)
     public void ShowOutcome(JobJson job)
     {
         var end = job.FinishedAt ?? job.UpdatedAt ?? context.Time.GetUtcNow();
-        context.Console.WriteLine($"job {job.JobId}: {job.State}");
+        Render.Line(context.Console, $"job {job.JobId}: {job.State}");
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn("outcome").AddColumn(new TableColumn("hosts").RightAligned());
         table.AddRow("verified", $"{job.Verified}");
@@ -70,7 +70,7 @@ public sealed class JobWait(FleetApi api, CliContext context)
             var now = context.Time.GetUtcNow();
             if (printed is null || now - printed >= context.ProgressLineInterval || snapshot.IsFinished)
             {
-                context.Console.WriteLine(Line(snapshot) + (follower.Polling ? " (polling)" : string.Empty));
+                Render.Line(context.Console, Line(snapshot) + (follower.Polling ? " (polling)" : string.Empty));
                 printed = now;
             }
         }
@@ -117,7 +117,7 @@ public sealed class JobWait(FleetApi api, CliContext context)
             && await console.ConfirmAsync($"Cancel job {jobId}? (no leaves it running and only stops watching)", defaultValue: false);
         if (!cancel)
         {
-            console.WriteLine($"detached; job {jobId} keeps running. Follow it with: fleet-orleans refetch-jobs status {jobId} --wait");
+            Render.Line(console, $"detached; job {jobId} keeps running. Follow it with: fleet-orleans refetch-jobs status {jobId} --wait");
 
             return ExitCodes.Detached;
         }

@@ -91,7 +91,7 @@ public sealed class RefetchJobsCancelCommand(CliContext context) : ApiCommand<Jo
         var job = await api.DeleteAsync<JobJson>($"api/v1/refetch_jobs/{settings.NormalizedJobId}", Context.Interrupted);
         if (settings.Json)
         {
-            Render.Json(Context.Console, JsonSerializer.Serialize(job, FleetApi.Json));
+            Render.Line(Context.Console, JsonSerializer.Serialize(job, FleetApi.Json));
         }
         else
         {
@@ -109,14 +109,14 @@ internal static class JobOutput
     {
         if (settings.Json && !settings.Wait)
         {
-            Render.Json(context.Console, JsonSerializer.Serialize(job, FleetApi.Json));
+            Render.Line(context.Console, JsonSerializer.Serialize(job, FleetApi.Json));
 
             return ExitCodes.Success;
         }
 
         if (heading is not null)
         {
-            context.Console.WriteLine($"{heading} at {Render.Number(job.Rate)} refetches/s");
+            Render.Line(context.Console, $"{heading} at {Render.Number(job.Rate)} refetches/s");
         }
 
         var wait = new JobWait(api, context);
@@ -125,7 +125,7 @@ internal static class JobOutput
             return await wait.RunAsync(job, settings.NoProgress);
         }
 
-        context.Console.WriteLine(JobWait.Line(job));
+        Render.Line(context.Console, JobWait.Line(job));
         if (job.IsFinished)
         {
             wait.ShowOutcome(job);

@@ -23,6 +23,6 @@ internal static class Render
 
     public static string Reason(ReasonJson? reason) => reason is null ? "-" : $"{reason.Code}: {reason.Message}";
 
-    /// <summary>JSON for scripts: written unwrapped, whatever the console's width.</summary>
-    public static void Json(IAnsiConsole console, string json) => console.Profile.Out.Writer.WriteLine(json);
+    /// <summary>A line of text or JSON written unwrapped, whatever the console's width, so logs and scripts get it whole.</summary>
+    public static void Line(IAnsiConsole console, string text) => console.Profile.Out.Writer.WriteLine(text);
 }

@@ -25,7 +25,8 @@ public enum StreamEnding
 /// <summary>
 /// The bulk refetch job endpoints as the operator API documents them, served on 127.0.0.1 (a port the
 /// system picks) from a script: POST answers the first snapshot, the event stream sends the progress
-/// snapshots, and GET walks through <see cref="PollSnapshots"/>. Only <see cref="Token"/> is accepted.
+/// snapshots, and GET walks through <see cref="PollSnapshots"/>. It also answers the identifier lookup
+/// with <see cref="Identifier"/>. Only <see cref="Token"/> is accepted.
 /// </summary>
 public sealed class FakeJobApi : IAsyncDisposable
 {
@@ -49,6 +50,9 @@ public sealed class FakeJobApi : IAsyncDisposable
     /// <summary>GET answers these in turn, repeating the last.</summary>
     public IReadOnlyList<JsonObject> PollSnapshots { get; init; } = [];
 
+    /// <summary>The answer to <c>GET /api/v1/hosts/identifier/{value}</c> (whose job endpoint is also still to land).</summary>
+    public JsonObject? Identifier { get; init; }
+
     /// <summary>A problem+json 400 for POST, when set.</summary>
     public string? RefuseWith { get; init; }
 
@@ -66,7 +70,7 @@ public sealed class FakeJobApi : IAsyncDisposable
         }
     }
 
-    public static async Task<FakeJobApi> StartAsync(Func<WebApplication, FakeJobApi> create)
+    private static async Task<FakeJobApi> StartAsync(Func<WebApplication, FakeJobApi> create)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -78,6 +82,9 @@ public sealed class FakeJobApi : IAsyncDisposable
 
         return fake;
     }
+
+    public static Task<FakeJobApi> StartAsync(JsonObject identifier) =>
+        StartAsync(app => new FakeJobApi(app) { Identifier = identifier });
 
     public static Task<FakeJobApi> StartAsync(
         IReadOnlyList<JsonObject> stream, StreamEnding ending = StreamEnding.Done, IReadOnlyList<JsonObject>? polls = null, string? refuseWith = null) =>
@@ -151,6 +158,9 @@ public sealed class FakeJobApi : IAsyncDisposable
                 http.Response.StatusCode = 202;
                 http.Response.Headers.Location = jobPath;
                 await http.Response.WriteAsJsonAsync(StreamSnapshots[0], http.RequestAborted);
+                break;
+            case ("GET", var path) when Identifier is not null && path!.StartsWith("/api/v1/hosts/identifier/", StringComparison.Ordinal):
+                await http.Response.WriteAsJsonAsync(Identifier, http.RequestAborted);
                 break;
             case ("GET", var path) when path == jobPath + "/events":
                 await StreamAsync(http);

@@ -1,12 +1,14 @@
 using System.Text.Json.Nodes;
 using Fleet.Cli;
+using Spectre.Console.Testing;
 using static Fleet.Tests.Cli.FakeJobApi;
 
 namespace Fleet.Tests.Cli;
 
 /// <summary>
 /// <c>fleet-orleans refetch-jobs …</c> against <see cref="FakeJobApi"/>, a scripted stand-in for the job
-/// endpoints on 127.0.0.1 that speaks the documented JSON and Server-Sent Events.
+/// endpoints on 127.0.0.1 that speaks the documented JSON and Server-Sent Events; also hosts show by serial,
+/// whose identifier lookup lands with the index work.
 /// </summary>
 public sealed class RefetchJobsCliTests
 {
@@ -94,6 +96,63 @@ public sealed class RefetchJobsCliTests
             $"detached; job {JobId} keeps running. Follow it with: fleet-orleans refetch-jobs status {JobId} --wait",
             CliRun.Lines(result.Output)[^1]);
         Assert.DoesNotContain(api.Requests, r => r.Method == "DELETE");
+    }
+
+    [Fact]
+    public async Task Start_WithWaitInterruptedOnATerminalAndConfirmed_CancelsTheJob()
+    {
+        await using var api = await StartAsync(s_progressToDone[..1], StreamEnding.Hang);
+        using var interrupt = new CancellationTokenSource();
+        _ = api.FirstEventSent.ContinueWith(_ => interrupt.Cancel(), TaskScheduler.Default);
+
+        var result = await CliRun.RunAsync(
+            ["refetch-jobs", "start", "--wait", "--url", api.Url.ToString(), "--token", Token],
+            configure: console => console.Interactive().Input.PushTextWithEnter("y"),
+            interrupted: interrupt.Token);
+
+        Assert.True(result.ExitCode == ExitCodes.Failed, $"{result}");
+        Assert.Contains($"Cancel job {JobId}? (no leaves it running and only stops watching)", result.Output, StringComparison.Ordinal);
+        var delete = Assert.Single(api.Requests, r => r.Method == "DELETE");
+        Assert.Equal($"/api/v1/refetch_jobs/{JobId}", delete.Path);
+        Assert.Contains($"job {JobId}: cancelled", CliRun.Lines(result.Output));
+        Assert.DoesNotContain(Token, result.Output + result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HostsShow_BySerialSharedByTwoHosts_ShowsTheNewestAndListsTheOther()
+    {
+        const string newest = "0A1B2C3D-0000-4000-8000-00000000000A";
+        const string older = "0A1B2C3D-0000-4000-8000-00000000000B";
+        const string note = "2 hosts share serial C02XK1ZZJGH5; the most recently seen is returned.";
+        var identifier = new JsonObject
+        {
+            ["host_id"] = newest,
+            ["matched_by"] = "serial",
+            ["host"] = new JsonObject
+            {
+                ["host_id"] = newest,
+                ["details"] = new JsonObject { ["hostname"] = "mac-7", ["serial"] = "C02XK1ZZJGH5", ["platform"] = "darwin", ["os_version"] = "15.1" },
+                ["enrolled_at"] = "2026-11-30T08:00:00Z",
+                ["last_seen_at"] = "2026-12-01T08:00:00Z",
+                ["refetch"] = null,
+                ["os_settings"] = "none",
+            },
+            ["other_matches"] = new JsonArray(
+                new JsonObject { ["host_id"] = older, ["hostname"] = "mac-7-old", ["serial"] = "C02XK1ZZJGH5", ["last_seen_at"] = "2026-10-01T08:00:00Z" }),
+            ["note"] = note,
+        };
+        await using var api = await StartAsync(identifier);
+
+        var result = await RunAsync(api, "hosts", "show", "C02XK1ZZJGH5");
+
+        Assert.True(result.ExitCode == ExitCodes.Success, $"{result}");
+        Assert.Equal("/api/v1/hosts/identifier/C02XK1ZZJGH5", Assert.Single(api.Requests).Path);
+        var lines = CliRun.Lines(result.Output).Select(CliRun.Cells).ToList();
+        Assert.Equal($"host id | {newest}", lines[0]);
+        Assert.Contains("matched by | serial", lines);
+        Assert.Contains("last seen | 2026-12-01 08:00:00Z", lines);
+        Assert.Contains(note, lines);
+        Assert.Contains($"{older} | mac-7-old | C02XK1ZZJGH5 | 2026-10-01 08:00:00Z", lines);
     }
 
     [Fact]
