@@ -1,5 +1,4 @@
 using Fleet.Contracts;
-using Fleet.Grains.Refetch;
 
 namespace Fleet.Grains.Jobs;
 
@@ -18,6 +17,23 @@ public static class JobProgress
 
     /// <summary>Requested hosts whose latest refetch is no longer the job's; never negative while the index catches up.</summary>
     public static int Superseded(int requested, RefetchJobCounts counts) => Math.Max(0, requested - counts.Total);
+
+    /// <summary>
+    /// What a view shows, so that requested = pending + verifying + verified + failed + superseded holds at
+    /// every read. While a batch of <paramref name="asking"/> hosts is being asked, the index may already count
+    /// some of them: they are shown as requested. Until the index had time to hear of the last request,
+    /// requested hosts it does not count yet were just asked, so they show as pending rather than superseded.
+    /// </summary>
+    public static (int Requested, RefetchJobCounts Counts, int Superseded) Shown(
+        int requested, int asking, RefetchJobCounts counted, DateTimeOffset? lastRequestAt, DateTimeOffset now)
+    {
+        var shownRequested = Math.Clamp(counted.Total, requested, requested + asking);
+        var uncounted = Superseded(shownRequested, counted);
+
+        return lastRequestAt is { } last && now < last + IndexSettle
+            ? (shownRequested, counted with { Pending = counted.Pending + uncounted }, 0)
+            : (shownRequested, counted, uncounted);
+    }
 
     /// <summary>
     /// True when a draining job is done: none of its hosts pending or verifying, and the index had time to
@@ -68,33 +84,5 @@ public static class JobProgress
         }
 
         return rate > 0 ? now + TimeSpan.FromSeconds(remaining / rate) : null;
-    }
-
-    /// <summary>
-    /// The longest a refetch can stay in flight under any of the policies: every attempt of the osquery part
-    /// (pickup, results, backoff) or of the MDM part (acknowledgement, backoff), whichever is longer.
-    /// </summary>
-    public static TimeSpan LongestRefetch(RefetchOptions options)
-    {
-        var longest = TimeSpan.Zero;
-        foreach (var (name, settings) in options.Policies)
-        {
-            var policy = RefetchPolicy.From(name, settings);
-            var osquery = TimeSpan.Zero;
-            for (var attempt = 1; attempt <= policy.MaxAttempts; attempt++)
-            {
-                osquery += policy.PickupTimeout + policy.ResultsTimeout + policy.BackoffFor(attempt);
-            }
-
-            var mdm = TimeSpan.Zero;
-            for (var attempt = 1; attempt <= policy.MdmMaxAttempts; attempt++)
-            {
-                mdm += policy.MdmAckTimeout + policy.MdmBackoffFor(attempt);
-            }
-
-            longest = new[] { longest, osquery, mdm }.Max();
-        }
-
-        return longest;
     }
 }

@@ -16,7 +16,6 @@ namespace Fleet.Grains.Jobs;
 internal sealed partial class RefetchJobGrain(
     [PersistentState("job", FleetStorage.JobStore)] IPersistentState<RefetchJobRecord> store,
     IOptionsMonitor<RefetchJobOptions> options,
-    IOptionsMonitor<RefetchOptions> refetchOptions,
     TimeProvider time,
     FleetMetrics metrics,
     ILogger<RefetchJobGrain> logger) : Grain, IRefetchJobGrain, IRemindable
@@ -240,10 +239,10 @@ internal sealed partial class RefetchJobGrain(
             return;
         }
 
-        var patience = JobProgress.LongestRefetch(refetchOptions.CurrentValue) + options.CurrentValue.StragglerSlack;
-        if (Job.LastRequestAt is { } last && now >= last + patience && now >= _nextStragglerCheck)
+        var period = options.CurrentValue.StragglerCheckPeriod;
+        if (Job.LastRequestAt is { } last && now >= last + period && now >= _nextStragglerCheck)
         {
-            _nextStragglerCheck = now + options.CurrentValue.ReminderPeriod;
+            _nextStragglerCheck = now + period;
             await RepublishStragglersAsync();
         }
     }
@@ -363,15 +362,16 @@ internal sealed partial class RefetchJobGrain(
     {
         var now = time.GetUtcNow();
         var rate = Job.State == RefetchJobState.Running ? JobProgress.Rate(_rateSamples) : 0;
+        var (requested, counts, superseded) = JobProgress.Shown(Job.Requested, Job.Batch.Count, Job.Counts, Job.LastRequestAt, now);
 
         return new RefetchJobView(
             JobId,
             Job.State,
             Job.Spec!,
             Job.Matched,
-            Job.Requested,
-            Job.Counts,
-            JobProgress.Superseded(Job.Requested, Job.Counts),
+            requested,
+            counts,
+            superseded,
             Job.Unknown,
             rate,
             JobProgress.Eta(Job.State, Job.Matched, Job.Requested + Job.Unknown, rate, now),

@@ -15,7 +15,7 @@ public sealed class RefetchJobOptions
     public const int MaxBatchSize = 1000;
     public static readonly TimeSpan DefaultProgressPeriod = TimeSpan.FromSeconds(1);
     public static readonly TimeSpan DefaultReminderPeriod = TimeSpan.FromMinutes(1);
-    public static readonly TimeSpan DefaultStragglerSlack = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan DefaultStragglerCheckPeriod = TimeSpan.FromMinutes(1);
 
     /// <summary>Refetch requests per second of a job that names no rate.</summary>
     public int DefaultRate { get; set; } = DefaultDefaultRate;
@@ -36,10 +36,11 @@ public sealed class RefetchJobOptions
     public TimeSpan ReminderPeriod { get; set; } = DefaultReminderPeriod;
 
     /// <summary>
-    /// Patience beyond the longest possible refetch (every attempt of the slowest policy) before a draining job
-    /// suspects the index missed a host's last update and asks its unfinished hosts to publish again.
+    /// How often a draining job asks the hosts the index still shows in flight for it to publish again, in case
+    /// the index missed a host's last update (a shard lost it in a crash). A host still in flight republishes
+    /// the entry the shard holds, which costs no write.
     /// </summary>
-    public TimeSpan StragglerSlack { get; set; } = DefaultStragglerSlack;
+    public TimeSpan StragglerCheckPeriod { get; set; } = DefaultStragglerCheckPeriod;
 }
 
 /// <summary>Refuses to start with a rate, batch or period that could not work, naming the key.</summary>
@@ -52,7 +53,7 @@ internal sealed class RefetchJobOptionsValidator(IConfiguration configuration) :
         nameof(RefetchJobOptions.BatchSize),
         nameof(RefetchJobOptions.ProgressPeriod),
         nameof(RefetchJobOptions.ReminderPeriod),
-        nameof(RefetchJobOptions.StragglerSlack),
+        nameof(RefetchJobOptions.StragglerCheckPeriod),
     };
 
     public ValidateOptionsResult Validate(string? name, RefetchJobOptions options)
@@ -69,10 +70,7 @@ internal sealed class RefetchJobOptionsValidator(IConfiguration configuration) :
             errors.Add($"{section}:ReminderPeriod must be at least 00:00:01 (was {options.ReminderPeriod}).");
         }
 
-        if (options.StragglerSlack < TimeSpan.Zero)
-        {
-            errors.Add($"{section}:StragglerSlack must not be negative (was {options.StragglerSlack}).");
-        }
+        SettingChecks.RequirePositive(errors, $"{section}:StragglerCheckPeriod", options.StragglerCheckPeriod);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

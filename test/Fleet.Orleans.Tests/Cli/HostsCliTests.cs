@@ -186,6 +186,28 @@ public sealed class HostsCliTests(ClusterFixture fixture)
         Assert.Equal("", result.Output);
     }
 
+    [Fact]
+    public async Task RefetchJobsStart_WithATeamFilterAndWait_FollowsTheRealJobUntilEveryHostVerified()
+    {
+        var (team, agents) = await EnrollTeamAsync(3);
+        using var http = fixture.OperatorClient();
+
+        var run = RunAsync("refetch-jobs", "start", "--team", team, "--rate", "20", "--wait", "--no-progress");
+        foreach (var agent in agents)
+        {
+            await http.WaitForRefetchStatusAsync(agent.HostId, "pending", s_refetchLimit);
+            await agent.WriteAsync(await agent.ReadAsync());
+        }
+
+        var result = await run;
+
+        Assert.True(result.ExitCode == ExitCodes.Success, $"team {team}: {result}");
+        var lines = CliRun.Lines(result.Output);
+        Assert.Matches("^started job [0-9a-f]{32} at 20 refetches/s$", lines[0]);
+        Assert.Contains(lines, l => l.EndsWith(": completed", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("completed: requested 3/3, terminal 3/3 (verified 3, failed 0, superseded 0)", StringComparison.Ordinal));
+    }
+
     private Task<CliResult> RunAsync(params string[] args) =>
         CliRun.RunAsync(
             [.. args, "--url", CliRun.InMemoryUrl],

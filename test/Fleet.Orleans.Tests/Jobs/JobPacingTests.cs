@@ -84,6 +84,33 @@ public sealed class JobPacingTests
         Assert.Equal(expected, JobProgress.Superseded(requested, new RefetchJobCounts(pending, verifying, verified, failed)));
 
     [Fact]
+    public void Shown_CountsHostsTheIndexHasNotHeardOfAsPending_UntilItHadTimeToSettle()
+    {
+        var counted = new RefetchJobCounts(1, 0, 2, 0);
+        var last = s_start;
+
+        Assert.Equal((5, new RefetchJobCounts(3, 0, 2, 0), 0), JobProgress.Shown(5, 0, counted, last, last + JobProgress.IndexSettle - TimeSpan.FromTicks(1)));
+        Assert.Equal((5, counted, 2), JobProgress.Shown(5, 0, counted, last, last + JobProgress.IndexSettle));
+        Assert.Equal((5, counted, 2), JobProgress.Shown(5, 0, counted, null, last));
+        Assert.Equal((3, counted, 0), JobProgress.Shown(3, 0, counted, last, last));
+    }
+
+    [Fact]
+    public void Shown_CountsHostsOfTheBatchBeingAskedThatTheIndexAlreadyShows_AsRequested()
+    {
+        var counted = new RefetchJobCounts(7, 0, 3, 0);
+        var settled = s_start + JobProgress.IndexSettle;
+
+        // 8 requested before the batch of 5 now being asked; the index already counts 2 of the batch.
+        Assert.Equal((10, counted, 0), JobProgress.Shown(8, 5, counted, s_start, settled));
+        Assert.Equal((10, counted, 0), JobProgress.Shown(8, 5, counted, s_start, s_start));
+
+        // Never more than the whole batch, and without a batch never more than requested.
+        Assert.Equal((9, counted, 0), JobProgress.Shown(4, 5, counted, s_start, settled));
+        Assert.Equal((6, counted, 0), JobProgress.Shown(6, 0, counted, s_start, settled));
+    }
+
+    [Fact]
     public void IsDone_OnlyWhenDrainingWithNothingInFlight_AndTheIndexHadTimeToSettle()
     {
         var last = s_start;
@@ -126,51 +153,13 @@ public sealed class JobPacingTests
         Assert.Null(JobProgress.Eta(RefetchJobState.Cancelled, 1000, 500, 50, s_start));
     }
 
-    [Fact]
-    public void LongestRefetch_AddsEveryAttemptOfTheSlowestPolicy()
-    {
-        var options = new RefetchOptions
-        {
-            Policies =
-            {
-                ["linux"] = new RefetchPolicyOptions
-                {
-                    PickupTimeout = TimeSpan.FromSeconds(10),
-                    ResultsTimeout = TimeSpan.FromSeconds(20),
-                    MaxAttempts = 3,
-                    RetryBackoff = TimeSpan.FromSeconds(5),
-                    MaxRetryBackoff = TimeSpan.FromSeconds(8),
-                    MdmAckTimeout = TimeSpan.FromSeconds(1),
-                    MdmMaxAttempts = 1,
-                    MdmRetryBackoff = TimeSpan.Zero,
-                    MdmMaxRetryBackoff = TimeSpan.Zero,
-                },
-                ["ios"] = new RefetchPolicyOptions
-                {
-                    PickupTimeout = TimeSpan.FromSeconds(1),
-                    ResultsTimeout = TimeSpan.FromSeconds(1),
-                    MaxAttempts = 1,
-                    MdmAckTimeout = TimeSpan.FromSeconds(40),
-                    MdmMaxAttempts = 2,
-                    MdmRetryBackoff = TimeSpan.FromSeconds(10),
-                    MdmMaxRetryBackoff = TimeSpan.FromSeconds(10),
-                },
-            },
-        };
-
-        var longest = JobProgress.LongestRefetch(options);
-
-        // linux: 3 x (10 + 20) plus backoffs 0, 5, 8 = 103 s; ios MDM: 2 x 40 plus 0, 10 = 90 s.
-        Assert.Equal(TimeSpan.FromSeconds(103), longest);
-    }
-
     [Theory]
     [InlineData("DefaultRate", "0", "Fleet:RefetchJobs:DefaultRate must be between 1 and 5000 (was 0).")]
     [InlineData("ClusterRate", "5001", "Fleet:RefetchJobs:ClusterRate must be between 1 and 5000 (was 5001).")]
     [InlineData("BatchSize", "0", "Fleet:RefetchJobs:BatchSize must be between 1 and 1000 (was 0).")]
     [InlineData("ProgressPeriod", "00:00:00", "Fleet:RefetchJobs:ProgressPeriod must be positive (was 00:00:00).")]
     [InlineData("ReminderPeriod", "00:00:00.500", "Fleet:RefetchJobs:ReminderPeriod must be at least 00:00:01 (was 00:00:00.5000000).")]
-    [InlineData("StragglerSlack", "-00:00:01", "Fleet:RefetchJobs:StragglerSlack must not be negative (was -00:00:01).")]
+    [InlineData("StragglerCheckPeriod", "00:00:00", "Fleet:RefetchJobs:StragglerCheckPeriod must be positive (was 00:00:00).")]
     public void Options_RefuseABadSetting_NamingItsKey(string key, string value, string expected)
     {
         var (options, validator) = Bind(new() { [$"Fleet:RefetchJobs:{key}"] = value });

@@ -14,6 +14,7 @@ public sealed class JobsFixture() : ClusterFixture(Settings(clusterRate: 5000))
         ["Fleet:RefetchJobs:ClusterRate"] = clusterRate.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Fleet:RefetchJobs:ProgressPeriod"] = "00:00:00.250",
         ["Fleet:RefetchJobs:ReminderPeriod"] = "00:00:02",
+        ["Fleet:RefetchJobs:StragglerCheckPeriod"] = "00:00:02",
     };
 }
 
