@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Fleet.Silo.Diagnostics;
 
@@ -39,5 +41,44 @@ public static class SiloDiagnostics
                 activations,
             });
         });
+
+        if (app.Configuration.GetValue<bool>(IndexSeedingKey))
+        {
+            debug.MapPost("/index/seed", SeedIndex);
+        }
     }
+
+    /// <summary>
+    /// Benchmark only: lets the harness put entries straight into the host index, to measure operator reads at
+    /// fleet sizes that Azurite cannot populate through real enrollments within a benchmark run. Off unless set.
+    /// </summary>
+    public const string IndexSeedingKey = "Fleet:Benchmark:IndexSeeding";
+
+    private static Ok<int> SeedIndex(IndexSeed[] entries, IGrainFactory grains, TimeProvider time)
+    {
+        var now = time.GetUtcNow();
+        foreach (var seed in entries)
+        {
+            var status = (RefetchStatus)seed.Status;
+            var entry = new HostIndexEntry(
+                seed.HostId,
+                Revision: 1,
+                status,
+                seed.Platform,
+                seed.OsVersion,
+                seed.Hostname,
+                seed.Serial,
+                seed.LastSeenAt,
+                StatusChangedAt: now,
+                status == RefetchStatus.Failed ? new Reason("agent_error", "Seeded by the benchmark harness.") : null,
+                seed.TeamId);
+            _ = grains.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(seed.HostId)).PublishAsync(entry);
+        }
+
+        return TypedResults.Ok(entries.Length);
+    }
+
+    /// <summary>One seeded index entry: a host id no agent enrolled as, with the fields lists filter by.</summary>
+    private sealed record IndexSeed(
+        string HostId, int Status, string Platform, string OsVersion, string Hostname, string Serial, string? TeamId, DateTimeOffset LastSeenAt);
 }

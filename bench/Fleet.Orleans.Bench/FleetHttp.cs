@@ -205,6 +205,15 @@ internal sealed class FleetHttp : IDisposable
         return status == 200;
     }
 
+    /// <summary>Puts entries straight into the host index (the silo's benchmark-only seeding endpoint).</summary>
+    public async Task SeedIndexAsync(IReadOnlyList<object> entries, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(entries));
+        content.Headers.ContentType = new("application/json");
+        using var response = await _silo.PostAsync("debug/index/seed", content, cancellationToken);
+        response.EnsureSuccessStatusCode();
+    }
+
     public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)
     {
         using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync("debug/storage-writes", cancellationToken));

@@ -168,6 +168,7 @@ internal sealed class Product : IDisposable
         environment["Fleet__Silo__GatewayPort"] = Invariant(_options.GatewayPort);
         environment["Fleet__Silo__ClusterId"] = _options.ClusterId;
         environment["Fleet__Silo__CollectionAge"] = Format(_options.Profile.CollectionAge);
+        environment["Fleet__Benchmark__IndexSeeding"] = "true";
         environment["Fleet__Refetch__ReminderPeriod"] = Format(_options.Profile.ReminderPeriod);
         foreach (var policy in new[] { "linux", "macos14" })
         {

@@ -11,6 +11,7 @@ internal sealed record QueryTiming(string Name, string Path, int Requests, int E
 /// <summary>How the scenario's fleet was made: hosts per platform, status group and team, and what populating cost.</summary>
 internal sealed record FleetMix(
     int Hosts,
+    int Seeded,
     IReadOnlyDictionary<string, int> ByProfile,
     IReadOnlyDictionary<string, int> ByGroup,
     int InTeams,
@@ -119,8 +120,9 @@ internal static class FleetQueries
     /// <summary>A fifth of the hosts, by fifties so that it is independent of both, are in one of four teams.</summary>
     private static string? TeamOf(int i) => i / 10 % 5 == 4 ? s_teams[i / 50 % s_teams.Length] : null;
 
-    private static async Task<(FleetMix Mix, List<SimHost> Hosts)> PopulateAsync(BenchContext context, int count, CancellationToken cancellationToken)
+    private static async Task<(FleetMix Mix, List<SimHost> Hosts)> PopulateAsync(BenchContext context, int total, CancellationToken cancellationToken)
     {
+        var count = Math.Min(total, context.Profile.FleetRealHosts);
         var hosts = Enumerable.Range(0, count).Select(i => new SimHost(i, Uuid(i), ProfileOf(i))).ToList();
         var clock = Stopwatch.StartNew();
         var before = await context.Http.StorageWritesAsync(cancellationToken);
@@ -136,19 +138,80 @@ internal static class FleetQueries
         // Last, and Macs last of all, so the measurement starts while macOS 15's pending hosts wait out their pickup timeout.
         var pending = Group(hosts, "pending").OrderBy(h => h.Profile == HostProfile.MacOS15).ToList();
         await StepAsync(context, "pending", pending, async (h, ct) => await context.Http.RefetchAsync(h.Uuid, ct) is not null, cancellationToken);
+        await SeedAsync(context, count, total, cancellationToken);
         var writes = await context.Http.StorageWritesAsync(cancellationToken) - before;
         var summary = await context.Http.SummaryAsync(cancellationToken);
         context.Log($"  populated in {clock.Elapsed.TotalSeconds:0} s; summary {string.Join(", ", summary.Select(s => $"{s.Key} {s.Value}"))}");
 
         return (new FleetMix(
-            hosts.Count,
-            hosts.GroupBy(h => h.Profile.Name).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
-            hosts.GroupBy(h => GroupOf(h.Index)).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
-            teams.Count,
+            total,
+            total - count,
+            Enumerable.Range(0, total).GroupBy(i => ProfileOf(i).Name).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+            Enumerable.Range(0, total).GroupBy(GroupOf).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+            Enumerable.Range(0, total).Count(i => TeamOf(i) is not null),
             clock.Elapsed,
             writes,
             summary), hosts);
     }
+
+    /// <summary>
+    /// Hosts <paramref name="from"/> to <paramref name="to"/> of the same mix, put straight into the host index
+    /// (no grain, no agent): the platform, OS version, status, team, serial and hostname a real host of that
+    /// index would publish. Then waits until the summary counts them all.
+    /// </summary>
+    private static async Task SeedAsync(BenchContext context, int from, int to, CancellationToken cancellationToken)
+    {
+        if (to <= from)
+        {
+            return;
+        }
+
+        var clock = Stopwatch.StartNew();
+        var now = DateTimeOffset.UtcNow;
+        context.Log($"fleet queries: seeding {to - from} index entries");
+        foreach (var chunk in Enumerable.Range(from, to - from).Chunk(5_000))
+        {
+            var entries = chunk.Select(i =>
+            {
+                var host = new SimHost(i, Uuid(i), ProfileOf(i));
+                var (platform, osVersion) = PlatformOf(host.Profile);
+
+                return (object)new
+                {
+                    hostId = host.Uuid,
+                    status = GroupOf(i) switch { "verified" => 3, "failed" => 4, "pending" => 1, _ => 0 },
+                    platform,
+                    osVersion,
+                    hostname = host.Hostname,
+                    serial = host.Serial,
+                    teamId = TeamOf(i),
+                    lastSeenAt = now.AddSeconds(-(i % 3600)),
+                };
+            }).ToList();
+            await context.Http.SeedIndexAsync(entries, cancellationToken);
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var summary = await context.Http.SummaryAsync(cancellationToken);
+            if (summary.Values.Sum() >= to)
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+
+        context.Log($"  seeded in {clock.Elapsed.TotalSeconds:0} s");
+    }
+
+    private static (string Platform, string OsVersion) PlatformOf(HostProfile profile) => profile.Name switch
+    {
+        "macos15" => ("darwin", "15.1"),
+        "macos14" => ("darwin", "14.1.2"),
+        "windows" => ("windows", "10.0.22631"),
+        _ => ("linux", "22.04"),
+    };
 
     private static List<SimHost> Group(List<SimHost> hosts, string group) => hosts.Where(h => GroupOf(h.Index) == group).ToList();
 
