@@ -213,11 +213,14 @@ azurite_connection_string() {
   printf 'TableEndpoint=%s:%s/%s;\n' "$base" "$3" "$AZURITE_ACCOUNT"
 }
 
-# start_azurite <data-dir> <blob-port> <queue-port> <table-port> <log-file> [env-prefix]
+# start_azurite <data-dir> <blob-port> <queue-port> <table-port> <log-file> [env-prefix] [memory]
 # env-prefix names the variables that move the ports (FLEET_AZURITE gives FLEET_AZURITE_TABLE_PORT),
-# so the "port in use" message can say exactly what to set.
+# so the "port in use" message can say exactly what to set. "memory" keeps Azurite's data in memory
+# only (--inMemoryPersistence): for throwaway storage, where Azurite would otherwise spend more and more
+# of its one core saving its whole table database to disk as the tables grow.
 start_azurite() {
-  local dir=$1 blob=$2 queue=$3 table=$4 log_file=$5 prefix=${6:-FLEET_AZURITE}
+  local dir=$1 blob=$2 queue=$3 table=$4 log_file=$5 prefix=${6:-FLEET_AZURITE} persistence=()
+  [[ ${7:-} == memory ]] && persistence=(--inMemoryPersistence)
   require_port_free "$table" "Azurite table" "${prefix}_TABLE_PORT"
   require_port_free "$blob" "Azurite blob" "${prefix}_BLOB_PORT"
   require_port_free "$queue" "Azurite queue" "${prefix}_QUEUE_PORT"
@@ -227,7 +230,7 @@ start_azurite() {
     --silent --disableTelemetry --location "$dir" \
     --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
     --blobPort "$blob" --queuePort "$queue" --tablePort "$table" \
-    --skipApiVersionCheck --loose
+    --skipApiVersionCheck --loose "${persistence[@]}"
   local pid=$LAST_PID
 
   # Usually ready in 1-2 s. Waiting here, rather than letting the tests find out, avoids the
