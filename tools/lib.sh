@@ -219,7 +219,8 @@ azurite_connection_string() {
 # only (--inMemoryPersistence): for throwaway storage, where Azurite would otherwise spend more and more
 # of its one core saving its whole table database to disk as the tables grow.
 start_azurite() {
-  local dir=$1 blob=$2 queue=$3 table=$4 log_file=$5 prefix=${6:-FLEET_AZURITE} persistence=()
+  local dir=$1 blob=$2 queue=$3 table=$4 log_file=$5 prefix=${6:-FLEET_AZURITE} persistence=(--location "$1")
+  # Azurite refuses --location together with --inMemoryPersistence.
   [[ ${7:-} == memory ]] && persistence=(--inMemoryPersistence)
   require_port_free "$table" "Azurite table" "${prefix}_TABLE_PORT"
   require_port_free "$blob" "Azurite blob" "${prefix}_BLOB_PORT"
@@ -227,7 +228,7 @@ start_azurite() {
 
   mkdir -p "$dir"
   start_background azurite "$log_file" "$FLEET_ROOT" node_modules/.bin/azurite \
-    --silent --disableTelemetry --location "$dir" \
+    --silent --disableTelemetry \
     --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
     --blobPort "$blob" --queuePort "$queue" --tablePort "$table" \
     --skipApiVersionCheck --loose "${persistence[@]}"
