@@ -199,6 +199,13 @@ public static partial class RefetchJobsApi
                 return Fail("body", "must be a JSON object with `filter` or `host_ids`.");
             }
 
+            // A misspelt field (say "rates") must not start a job at the default rate unnoticed.
+            var unknown = body.EnumerateObject().FirstOrDefault(f => f.Name is not ("filter" or "host_ids" or "rate"));
+            if (unknown.Value.ValueKind != JsonValueKind.Undefined)
+            {
+                return Fail("body", $"has no field '{Truncate(unknown.Name)}'; use filter, host_ids and rate.");
+            }
+
             var hasFilter = body.TryGetProperty("filter", out var filter) && filter.ValueKind != JsonValueKind.Null;
             var hasIds = body.TryGetProperty("host_ids", out var ids) && ids.ValueKind != JsonValueKind.Null;
             if (hasFilter == hasIds)

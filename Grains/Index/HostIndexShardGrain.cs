@@ -146,7 +146,9 @@ internal sealed partial class HostIndexShardGrain(
                 continue;
             }
 
-            if (held != entry)
+            // The index follows last_seen_at only when a host stores a change (check-ins write nothing), so a
+            // host's live last-seen time ahead of the held one is not a lost update.
+            if (held is null || held != entry with { LastSeenAt = held.LastSeenAt })
             {
                 added += held is null ? 1 : 0;
                 Put(entry);

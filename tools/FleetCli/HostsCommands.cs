@@ -53,7 +53,7 @@ public sealed class HostsListCommand(CliContext context) : ApiCommand<HostsListC
         if (settings.Json)
         {
             var body = new JsonObject { ["hosts"] = rows, ["total"] = page.Total, ["next_cursor"] = cursor };
-            Render.Line(Context.Console, body.ToJsonString());
+            Render.Line(Context.Console, body.ToJsonString(FleetApi.Json));
 
             return ExitCodes.Success;
         }

@@ -57,11 +57,25 @@ public sealed class IndexRepairTests(IndexRepairTests.Fixture fixture) : IClassF
     }
 
     [Fact]
-    public async Task Repair_OfAShardThatIsRight_ChangesNothing()
+    public async Task Repair_OfAShardThatIsRight_ChangesNothing_EvenWhenTheHostCheckedInSince()
     {
         const int shard = 9;
-        var hosts = new[] { await EnrollAsync(shard, "right") };
+        var hostId = HostIn(shard);
+        var enrolled = await fixture.Grains.GetGrain<IHostGrain>(hostId).EnrollAsync(new EnrollRequest(
+            new Dictionary<string, IReadOnlyDictionary<string, string>>
+            {
+                ["os_version"] = new Dictionary<string, string> { ["platform"] = "darwin", ["version"] = "15.1" },
+            }));
+        var hosts = new[] { hostId };
         await WaitForRowsAsync(shard, hosts);
+
+        // A check-in moves the host's live last_seen_at past the index's without a stored change.
+        await Task.Delay(TimeSpan.FromMilliseconds(20), TestAborted);
+        var secret = enrolled.NodeKey[(enrolled.NodeKey.IndexOf(':', StringComparison.Ordinal) + 1)..];
+        Assert.True(await fixture.Grains.GetGrain<IHostGrain>(hostId).LogAsync(secret));
+        var live = (await fixture.Grains.GetGrain<IHostGrain>(hostId).GetAsync())!;
+        var held = (await Store().LoadAsync(shard, TestAborted)).Single(e => e.HostId == hostId);
+        Assert.True(live.LastSeenAt > held.LastSeenAt, $"host {hostId}: live last seen {live.LastSeenAt:O}, index {held.LastSeenAt:O}");
         using var http = fixture.OperatorClient();
 
         using var response = await http.PostAsync($"/api/v1/index/shards/{shard}/repair", null, TestAborted);

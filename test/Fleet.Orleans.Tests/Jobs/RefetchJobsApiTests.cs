@@ -18,6 +18,7 @@ public sealed class RefetchJobsApiTests(JobsFixture fixture) : IClassFixture<Job
     [InlineData("{\"rate\": 10}", "filter")]
     [InlineData("{\"filter\": {}, \"host_ids\": [\"9F0A2C1E-5B7D-4E21-8C3A-2D6F1B0E4A97\"]}", "filter")]
     [InlineData("{\"filter\": {}, \"rate\": 0}", "rate")]
+    [InlineData("{\"filter\": {}, \"rates\": 10}", "body")]
     [InlineData("{\"filter\": {}, \"rate\": 5001}", "rate")]
     [InlineData("{\"filter\": {}, \"rate\": 2.5}", "rate")]
     [InlineData("{\"filter\": {}, \"rate\": \"fast\"}", "rate")]
