@@ -59,8 +59,8 @@ internal sealed record BenchProfile
 
     /// <summary>
     /// Of <see cref="FleetQueryHosts"/>, how many are real hosts enrolled through the Api; the rest are seeded
-    /// straight into the host index. Azurite cannot take 100,000 real enrollments within a run (it slows as its
-    /// tables grow), and the reads measured touch only the index.
+    /// straight into the host index: populating 100,000 real hosts did not fit a run while Azurite kept its data
+    /// on disk, and the reads measured touch only the index.
     /// </summary>
     public int FleetRealHosts { get; init; } = int.MaxValue;
 
