@@ -215,6 +215,11 @@ internal sealed record BenchOptions
         }
 
         // A smaller fleet for the queries scenario where 100,000 hosts do not fit in the time (a busy shared machine).
+        if (int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_FLEET_REAL_HOSTS"), out var realHosts) && realHosts > 0)
+        {
+            profile = profile with { FleetRealHosts = realHosts };
+        }
+
         if (int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_FLEET_HOSTS"), out var fleetHosts) && fleetHosts > 0)
         {
             profile = profile with { FleetQueryHosts = fleetHosts };
