@@ -4,7 +4,6 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 using Fleet.Api.Documentation;
 using Fleet.Api.Security;
 using Fleet.Contracts;
@@ -318,7 +317,7 @@ public static partial class RefetchJobsApi
 
             if (Text(filter, "last_seen_before") is { } seen)
             {
-                if (!TryInstant(seen, out var before))
+                if (!HostsApi.TryParseTime(seen, out var before))
                 {
                     return Fail<HostQuery>("filter.last_seen_before", "must be an ISO 8601 time with an offset, such as 2026-12-01T00:00:00Z.");
                 }
@@ -358,17 +357,6 @@ public static partial class RefetchJobsApi
 
     private static string? Text(JsonElement filter, string name) =>
         filter.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-
-    private static bool TryInstant(string value, out DateTimeOffset instant)
-    {
-        instant = default;
-
-        return OffsetSuffix().IsMatch(value)
-            && DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.None, out instant);
-    }
-
-    [GeneratedRegex(@"T.*(Z|[+-]\d{2}:?\d{2})$", RegexOptions.IgnoreCase)]
-    private static partial Regex OffsetSuffix();
 
     private static bool IsJobId(string value) => value.Length == 32 && value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
 
