@@ -29,6 +29,7 @@ internal sealed partial class RefetchJobGrain(
     private TokenBucket? _bucket;
     private DateTimeOffset _countedAt = DateTimeOffset.MinValue;
     private DateTimeOffset _nextStragglerCheck = DateTimeOffset.MinValue;
+    private DateTimeOffset? _recheckedAt;
 
     private RefetchJobRecord Job => store.State;
 
@@ -234,6 +235,11 @@ internal sealed partial class RefetchJobGrain(
 
         if (JobProgress.IsDone(Job.State, Job.Counts, Job.LastRequestAt, now))
         {
+            if (JobProgress.Superseded(Job.Requested, Job.Counts) > 0 && !await RecheckedAsync(now))
+            {
+                return;
+            }
+
             await FinishAsync(RefetchJobState.Completed, now);
             LogFinished(JobId, Words(RefetchJobState.Draining), Words(Job.State), Job.Requested, Job.Unknown);
             return;
@@ -264,6 +270,73 @@ internal sealed partial class RefetchJobGrain(
 
         LogStragglers(JobId, stragglers.Count);
         await Task.WhenAll(stragglers.Select(id => GrainFactory.GetGrain<IHostGrain>(id).RepublishAsync()));
+    }
+
+    /// <summary>
+    /// Before a job completes with superseded hosts, it makes sure they are: a host whose tagged index update a
+    /// crashed shard lost looks superseded too, and no straggler check finds it, since the index no longer names
+    /// the job for it. Once per activation the job asks every host it requested, except those the index already
+    /// counts for it, to publish again, and trusts its counts once the index had time to hear them (publishing
+    /// is one-way). True when the counts can be trusted.
+    /// </summary>
+    private async Task<bool> RecheckedAsync(DateTimeOffset now)
+    {
+        if (_recheckedAt is { } at)
+        {
+            return _countedAt >= at + JobProgress.IndexSettle;
+        }
+
+        var asked = 0;
+        await foreach (var hosts in RequestedHostsNotCountedAsync())
+        {
+            await Task.WhenAll(hosts.Select(id => GrainFactory.GetGrain<IHostGrain>(id).RepublishAsync()));
+            asked += hosts.Count;
+        }
+
+        _recheckedAt = time.GetUtcNow();
+        LogRechecking(JobId, JobProgress.Superseded(Job.Requested, Job.Counts), asked);
+
+        return false;
+    }
+
+    /// <summary>
+    /// The hosts the walk reached, a batch at a time: every explicit id (at most a thousand; a host whose entry
+    /// is current republishes it unchanged, which costs no write), or the filter again up to the cursor, less the
+    /// hosts the index already counts for this job. A host whose update was lost keeps its entry from before the
+    /// job asked it, which the filter matched then and matches still.
+    /// </summary>
+    private async IAsyncEnumerable<List<string>> RequestedHostsNotCountedAsync()
+    {
+        var size = options.CurrentValue.BatchSize;
+        if (Job.Spec!.HostIds is { } ids)
+        {
+            foreach (var chunk in ids.Chunk(size))
+            {
+                yield return [.. chunk];
+            }
+
+            yield break;
+        }
+
+        var cursor = Job.Cursor;
+        string? after = null;
+        while (cursor is not null)
+        {
+            var query = Job.Spec.Filter! with { AfterHostId = after, Limit = size };
+            var pages = await HostIndex.AskEveryShardAsync(GrainFactory, shard => shard.QueryAsync(query));
+            var entries = pages.SelectMany(p => p.Entries)
+                .Where(e => string.CompareOrdinal(e.HostId, cursor) <= 0)
+                .OrderBy(e => e.HostId, StringComparer.Ordinal)
+                .Take(size)
+                .ToList();
+            if (entries.Count == 0)
+            {
+                yield break;
+            }
+
+            yield return [.. entries.Where(e => e.RefetchJobId != JobId).Select(e => e.HostId)];
+            after = entries[^1].HostId;
+        }
     }
 
     private async Task FinishAsync(RefetchJobState state, DateTimeOffset now)
@@ -423,6 +496,10 @@ internal sealed partial class RefetchJobGrain(
     [LoggerMessage(EventId = 705, Level = LogLevel.Warning,
         Message = "Refetch job {JobId}: {Count} hosts still in flight in the index past the longest refetch; asked to publish again")]
     private partial void LogStragglers(string jobId, int count);
+
+    [LoggerMessage(EventId = 707, Level = LogLevel.Information,
+        Message = "Refetch job {JobId}: {Superseded} requested hosts look superseded; asked {Asked} hosts to publish again before completing")]
+    private partial void LogRechecking(string jobId, int superseded, int asked);
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Refetch job {JobId}: keep-alive reminder was already removed")]
     private partial void LogReminderRemovalFailed(string jobId, Exception exception);

@@ -125,6 +125,53 @@ public sealed class RefetchJobGrainTests(JobsFixture fixture) : IClassFixture<Jo
         Assert.NotNull(completed.FinishedAt);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HostWhoseTaggedIndexUpdateWasLost_IsFoundAgain_BeforeTheJobCompletes(bool byFilter)
+    {
+        var team = $"lost-{Guid.NewGuid():N}"[..20];
+        var answering = await EnrollAsync(Grains, Mac15Details, 3);
+        var lost = (await EnrollAsync(Grains, Mac15Details, 1))[0];
+        List<(string Id, string Secret)> hosts = [.. answering, lost];
+        foreach (var (id, _) in hosts)
+        {
+            Assert.True(await Host(id).SetTeamAsync(team));
+        }
+
+        await WaitForIndexAsync(team, 4);
+        var job = Job(NewJobId());
+        var spec = byFilter
+            ? new RefetchJobSpec(new HostQuery(null, null, null, 0, TeamId: team), null, 50, DateTimeOffset.UtcNow)
+            : Spec(hosts.Select(h => h.Id), 50);
+        var jobId = (await job.StartAsync(spec)).View.JobId;
+        await WaitForAsync(job, v => v.Requested == 4, TimeSpan.FromSeconds(10), "four requests");
+        foreach (var host in answering)
+        {
+            await AnswerAsync(Grains, host);
+        }
+
+        // Past the job's index settle time (3 s), so the job counts a host the index does not tag as superseded.
+        // Then the shard forgets the lost host's tagged update, as one does when its silo dies before it saves:
+        // it holds the host's entry from before the job asked it. The host has nothing new to publish.
+        await Task.Delay(TimeSpan.FromSeconds(3.5), Aborted);
+        var current = (await Host(lost.Id).RepublishAsync())!;
+        await Task.Delay(TimeSpan.FromMilliseconds(500), Aborted);
+        await Grains.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(lost.Id))
+            .PublishAsync(current with { RefetchJobId = null, Status = RefetchStatus.Verified });
+        var forgotten = await CountJobAsync(jobId, c => c == new RefetchJobCounts(0, 0, 3, 0));
+        await Task.Delay(TimeSpan.FromSeconds(1), Aborted);
+
+        var found = await WaitForAsync(job, v => v.Counts.Pending == 1, TimeSpan.FromSeconds(10), "the lost host counted pending again");
+        await AnswerAsync(Grains, lost);
+        var completed = await WaitForAsync(job, v => v.State == RefetchJobState.Completed, TimeSpan.FromSeconds(10), "completed");
+
+        Assert.Equal(new RefetchJobCounts(0, 0, 3, 0), forgotten);
+        Assert.Equal(RefetchJobState.Draining, found.State);
+        Assert.Equal((4, 0), (completed.Requested, completed.Superseded));
+        Assert.Equal(new RefetchJobCounts(0, 0, 4, 0), completed.Counts);
+    }
+
     [Fact]
     public async Task ExplicitHostIds_WithUnknownAndRepeatedIds_CountUnknownsApartAndRequestEachHostOnce()
     {
