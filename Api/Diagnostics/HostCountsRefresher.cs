@@ -17,7 +17,7 @@ public sealed class ApiMetricsOptions
 /// <summary>
 /// Reads the host counts per status from every index shard every
 /// <see cref="ApiMetricsOptions.HostCountsRefreshPeriod"/>, so that a scrape costs no grain call. A failed
-/// read keeps the last counts.
+/// read, cancelled ones included, keeps the last counts.
 /// </summary>
 internal sealed partial class HostCountsRefresher(
     IGrainFactory grains,
@@ -31,20 +31,23 @@ internal sealed partial class HostCountsRefresher(
         using var timer = new PeriodicTimer(options.Value.HostCountsRefreshPeriod, time);
         do
         {
-            await RefreshAsync();
+            await RefreshAsync(stoppingToken);
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    private async Task RefreshAsync()
+    private async Task RefreshAsync(CancellationToken stoppingToken)
     {
         try
         {
             var shards = await HostIndex.AskEveryShardAsync(grains, shard => shard.CountAsync());
             metrics.HostsByStatus(HostIndex.SumByStatus(shards));
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
         {
+            // A grain call cancelled under load (Orleans cancels an activation that waited too long) is a
+            // failed read like any other; only the Api stopping ends the loop. Letting it through would stop
+            // the Api, since a background service that throws stops the host.
             LogRefreshFailed(exception);
         }
     }
