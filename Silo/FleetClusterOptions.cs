@@ -27,7 +27,7 @@ public sealed class FleetClusterOptions
     public static readonly TimeSpan DefaultReminderRefreshPeriod = TimeSpan.FromMinutes(1);
     public const int DefaultStorageRetries = 2;
     public static readonly TimeSpan DefaultStorageRetryDelay = TimeSpan.FromMilliseconds(250);
-    public static readonly TimeSpan DefaultStorageNetworkTimeout = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan DefaultStorageNetworkTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a silo waits for a peer's answer to a liveness probe before it counts the probe missed.</summary>
     public TimeSpan ProbeTimeout { get; set; } = DefaultProbeTimeout;
