@@ -24,6 +24,14 @@ internal static class SettingChecks
         }
     }
 
+    public static void RequireBetween(List<string> errors, string key, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            errors.Add($"{key} must be between {min} and {max} (was {value}).");
+        }
+    }
+
     /// <summary>
     /// Reads the raw section: a misspelt key binds nothing and would leave a default in force without a word.
     /// <paramref name="use"/> lists the keys that exist, as the message shows them.

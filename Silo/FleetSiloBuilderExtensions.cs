@@ -4,6 +4,7 @@ using Fleet.Grains;
 using Fleet.Grains.Jobs;
 using Fleet.Grains.Refetch;
 using Fleet.Silo.Diagnostics;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 
@@ -24,7 +25,7 @@ public static class FleetSiloBuilderExtensions
     /// <summary>Grain state, reminders and the index in Azure Table storage; everything but membership.</summary>
     public static ISiloBuilder AddFleetStorage(this ISiloBuilder silo, IConfiguration configuration)
     {
-        var tables = new TableServiceClient(configuration.StorageConnectionString());
+        var tables = FleetClusterOptions.From(configuration).CreateTableClient(configuration.StorageConnectionString());
         silo.Services.AddSingleton(tables);
         silo.AddAzureTableGrainStorage(FleetStorage.HostStore, options =>
         {
@@ -54,6 +55,21 @@ public static class FleetSiloBuilderExtensions
         return silo;
     }
 
+    /// <summary>
+    /// Membership, call timeout and reminder refresh from <c>Fleet:Cluster</c> (validated at start), so that losing
+    /// a silo costs seconds. The test clusters call it too.
+    /// </summary>
+    public static ISiloBuilder AddFleetClusterSettings(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        silo.Services.AddOptions<FleetClusterOptions>()
+            .Bind(configuration.GetSection(FleetClusterOptions.SectionName))
+            .ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<FleetClusterOptions>>(new FleetClusterOptionsValidator(configuration));
+        FleetClusterOptions.From(configuration).ApplyTo(silo);
+
+        return silo;
+    }
+
     /// <summary>The whole silo of the silo process: cluster identity, endpoints, membership, storage, dashboard.</summary>
     public static ISiloBuilder UseFleetSilo(this ISiloBuilder silo, IConfiguration configuration)
     {
@@ -64,8 +80,9 @@ public static class FleetSiloBuilderExtensions
             cluster.ServiceId = options.ServiceId;
         });
         silo.ConfigureEndpoints(IPAddress.Loopback, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
-        silo.UseAzureStorageClustering(clustering =>
-            clustering.TableServiceClient = new TableServiceClient(configuration.StorageConnectionString()));
+        silo.UseAzureStorageClustering(clustering => clustering.TableServiceClient =
+            FleetClusterOptions.From(configuration).CreateTableClient(configuration.StorageConnectionString()));
+        silo.AddFleetClusterSettings(configuration);
         silo.AddFleetStorage(configuration);
         silo.AddDashboard();
         silo.AddFleetTracing();

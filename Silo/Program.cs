@@ -18,6 +18,7 @@ public static class SiloProgram
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
         builder.AddFleetTelemetry("fleet-silo");
+        builder.Services.AddFleetSiloReadiness();
 
         var app = builder.Build();
         if (!StartupConfiguration.IsValid(app.Services, Console.Error))
@@ -28,6 +29,7 @@ public static class SiloProgram
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapGet("/", () => Results.Redirect("/dashboard"));
         app.MapGet("/healthz", () => Results.Ok(new { status = "alive" }));
+        app.MapFleetReadiness();
         app.MapSiloDiagnostics();
         app.MapFleetMetrics();
 

@@ -1,4 +1,5 @@
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Hosting;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 
@@ -48,7 +49,8 @@ public static partial class OsqueryApi
         return TypedResults.Ok(new { node_key = result.NodeKey });
     }
 
-    private static async Task<IResult> ConfigAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
+    private static async Task<IResult> ConfigAsync(
+        HttpRequest request, IGrainFactory grains, IdempotentCalls calls, ILoggerFactory loggers)
     {
         var key = await ReadNodeKeyAsync(request, "config", loggers);
         if (key.Failure is { } failure)
@@ -56,7 +58,7 @@ public static partial class OsqueryApi
             return failure;
         }
 
-        var valid = await grains.GetGrain<IHostGrain>(key.HostId!).GetConfigAsync(key.Secret!);
+        var valid = await calls.RunAsync("agent config", () => grains.GetGrain<IHostGrain>(key.HostId!).GetConfigAsync(key.Secret!));
 
         return valid ? TypedResults.Ok(AgentConfig.Default) : AgentResults.NodeInvalid();
     }

@@ -1,4 +1,5 @@
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.AzureStorage;
 using Orleans.Configuration;
@@ -24,6 +25,47 @@ public sealed class ClusterClientOptions
 
     /// <summary>Pause between attempts to reach the cluster at start-up.</summary>
     public TimeSpan ConnectRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most tries of an idempotent grain call that failed in passing (a dead gateway, a rejected message).</summary>
+    public int RetryAttempts { get; set; } = 3;
+
+    /// <summary>First pause before a retry; each later one doubles, and each is jittered down to half.</summary>
+    public TimeSpan RetryBackoff { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// No retry starts once this long has passed since the first try, so a request's retries stay well inside
+    /// <see cref="ResponseTimeout"/> and a call that already timed out is not repeated.
+    /// </summary>
+    public TimeSpan RetryBudget { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Refuses to start with client timings that could not work, naming the key.</summary>
+internal sealed class ClusterClientOptionsValidator : IValidateOptions<ClusterClientOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ClusterClientOptions options)
+    {
+        var section = ClusterClientOptions.SectionName;
+        var errors = new List<string>();
+        var positive = new (string Key, TimeSpan Value)[]
+        {
+            (nameof(options.GatewayListRefreshPeriod), options.GatewayListRefreshPeriod),
+            (nameof(options.ResponseTimeout), options.ResponseTimeout),
+            (nameof(options.ConnectRetryDelay), options.ConnectRetryDelay),
+            (nameof(options.RetryBackoff), options.RetryBackoff),
+        };
+        errors.AddRange(positive.Where(p => p.Value <= TimeSpan.Zero).Select(p => $"{section}:{p.Key} must be positive (was {p.Value})."));
+        if (options.RetryAttempts is < 1 or > 10)
+        {
+            errors.Add($"{section}:RetryAttempts must be between 1 and 10 (was {options.RetryAttempts}).");
+        }
+
+        if (options.RetryBudget < TimeSpan.Zero || options.RetryBudget >= options.ResponseTimeout)
+        {
+            errors.Add($"{section}:RetryBudget must be from 0 to less than ResponseTimeout ({options.ResponseTimeout}) (was {options.RetryBudget}).");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }
 
 internal static partial class OrleansClientSetup
@@ -42,7 +84,10 @@ internal static partial class OrleansClientSetup
     public static WebApplicationBuilder AddFleetOrleansClient(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<ClusterClientOptions>().BindConfiguration(ClusterClientOptions.SectionName);
+        services.AddOptions<ClusterClientOptions>().BindConfiguration(ClusterClientOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ClusterClientOptions>, ClusterClientOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<IdempotentCalls>();
         services.AddSingleton(sp => new TableServiceClient(sp.GetRequiredService<IConfiguration>().StorageConnectionString()));
         builder.UseOrleansClient(client =>
         {

@@ -2,6 +2,7 @@ using Azure;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace Fleet.Api.Hosting;
 
@@ -30,13 +31,15 @@ internal sealed partial class ClusterUnavailableHandler(
     {
         if (exception is BadHttpRequestException bad)
         {
-            context.Response.StatusCode = bad.StatusCode;
-            return await problems.TryWriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = context,
-                Exception = exception,
-                ProblemDetails = new ProblemDetails { Status = bad.StatusCode, Title = "Bad request", Detail = bad.Message },
-            });
+            return await WriteAsync(context, exception, bad.StatusCode, "Bad request", bad.Message);
+        }
+
+        if (IsConflict(exception))
+        {
+            LogConflict(context.Request.Path, exception);
+            return await WriteAsync(context, exception, StatusCodes.Status409Conflict, "Changed concurrently",
+                "The record was written by another copy of its grain at the same moment, so this change was not stored. " +
+                "The record is re-read on the next request; retry it.");
         }
 
         if (!IsUnavailable(exception))
@@ -45,34 +48,43 @@ internal sealed partial class ClusterUnavailableHandler(
         }
 
         LogUnavailable(context.Request.Path, exception.GetType().Name, exception);
-        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        return await WriteAsync(context, exception, StatusCodes.Status503ServiceUnavailable, "Service temporarily unavailable",
+            exception is TimeoutException || exception.InnerException is TimeoutException
+                ? "The cluster did not answer in time. The change may still be applied once storage answers; " +
+                  "retrying is safe, since a refetch in flight is returned rather than restarted."
+                : "The cluster or its storage could not be reached. Nothing was changed; retry after the delay.");
+    }
+
+    private async ValueTask<bool> WriteAsync(HttpContext context, Exception exception, int status, string title, string detail)
+    {
+        context.Response.StatusCode = status;
 
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
             Exception = exception,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Service temporarily unavailable",
-                Detail = exception is TimeoutException || exception.InnerException is TimeoutException
-                    ? "The cluster did not answer in time. The change may still be applied once storage answers; " +
-                      "retrying is safe, since a refetch in flight is returned rather than restarted."
-                    : "The cluster or its storage could not be reached. Nothing was changed; retry after the delay.",
-            },
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
         });
     }
 
     private static bool IsUnavailable(Exception exception) => exception switch
     {
-        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException => true,
+        SiloUnavailableException or OrleansMessageRejectionException or GatewayTooBusyException or TimeoutException => true,
         RequestFailedException or System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException => true,
         OrleansException { InnerException: { } inner } => IsUnavailable(inner),
         AggregateException aggregate => aggregate.InnerExceptions.Any(IsUnavailable),
         _ when exception.GetType().Name == "ConnectionFailedException" => true,
         _ => exception.InnerException is { } inner && IsUnavailable(inner),
     };
+
+    // The grain drops its activation on an ETag conflict; the next call reads what the other activation stored.
+    private static bool IsConflict(Exception exception) =>
+        exception is InconsistentStateException || (exception.InnerException is { } inner && IsConflict(inner));
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Request {Path}: grain state changed concurrently (ETag conflict)")]
+    private partial void LogConflict(string path, Exception exception);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Request {Path}: cluster or storage unavailable ({Kind})")]
     private partial void LogUnavailable(string path, string kind, Exception exception);

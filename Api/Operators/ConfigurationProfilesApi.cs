@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Fleet.Api.Documentation;
+using Fleet.Api.Hosting;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -86,14 +87,14 @@ public static class ConfigurationProfilesApi
     }
 
     private static async Task<Results<Ok<TeamProfiles>, ProblemHttpResult>> ListAsync(
-        [FromQuery(Name = "team_id")] string? teamId, IGrainFactory grains)
+        [FromQuery(Name = "team_id")] string? teamId, IGrainFactory grains, IdempotentCalls calls)
     {
         if (InvalidTeam(teamId, required: true) is { } invalid)
         {
             return TypedResults.Problem(invalid);
         }
 
-        return TypedResults.Ok(await grains.GetGrain<ITeamGrain>(teamId!).GetProfilesAsync());
+        return TypedResults.Ok(await calls.RunAsync("profiles get", () => grains.GetGrain<ITeamGrain>(teamId!).GetProfilesAsync()));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using System.Text.Json;
 using Fleet.Api.Documentation;
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Hosting;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -68,27 +69,28 @@ public static partial class HostsApi
     }
 
     private static async Task<Results<Ok<HostView>, ProblemHttpResult>> GetAsync(
-        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
+        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains, IdempotentCalls calls)
     {
         if (!HostIds.TryNormalize(hostId, out var id))
         {
             return TypedResults.Problem(Problems.InvalidHostId(hostId));
         }
 
-        var view = await grains.GetGrain<IHostGrain>(id).GetAsync();
+        var view = await calls.RunAsync("host get", () => grains.GetGrain<IHostGrain>(id).GetAsync());
 
         return view is null ? TypedResults.Problem(Problems.UnknownHost(id)) : TypedResults.Ok(view);
     }
 
     private static async Task<Results<Accepted<RefetchView>, ProblemHttpResult>> RefetchAsync(
-        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains)
+        [FromRoute(Name = "host_id")] string hostId, IGrainFactory grains, IdempotentCalls calls)
     {
         if (!HostIds.TryNormalize(hostId, out var id))
         {
             return TypedResults.Problem(Problems.InvalidHostId(hostId));
         }
 
-        var result = await grains.GetGrain<IHostGrain>(id).RequestRefetchAsync();
+        // A repeat answers the refetch the first try started, so a retry cannot start a second one.
+        var result = await calls.RunAsync("host refetch", () => grains.GetGrain<IHostGrain>(id).RequestRefetchAsync());
 
         return result.Outcome == RefetchOutcome.UnknownHost
             ? TypedResults.Problem(Problems.UnknownHost(id))

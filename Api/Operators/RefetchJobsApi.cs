@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Fleet.Api.Documentation;
+using Fleet.Api.Hosting;
 using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -93,14 +94,14 @@ public static partial class RefetchJobsApi
     }
 
     private static async Task<Results<Ok<RefetchJobResponse>, ProblemHttpResult>> GetAsync(
-        [FromRoute(Name = "job_id")] string jobId, IGrainFactory grains)
+        [FromRoute(Name = "job_id")] string jobId, IGrainFactory grains, IdempotentCalls calls)
     {
         if (!IsJobId(jobId))
         {
             return TypedResults.Problem(InvalidJobId(jobId));
         }
 
-        var view = await grains.GetGrain<IRefetchJobGrain>(jobId).GetAsync();
+        var view = await calls.RunAsync("job get", () => grains.GetGrain<IRefetchJobGrain>(jobId).GetAsync());
 
         return view is null ? TypedResults.Problem(UnknownJob(jobId)) : TypedResults.Ok(RefetchJobResponse.From(view));
     }

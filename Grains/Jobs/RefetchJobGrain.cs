@@ -463,7 +463,12 @@ internal sealed partial class RefetchJobGrain(
     private async Task WriteAsync(DateTimeOffset now)
     {
         Job.UpdatedAt = now;
-        await store.WriteStateAsync();
+        await store.WriteOrDropAsync((exception, reason) =>
+        {
+            LogWriteFailed(JobId, reason, exception);
+            StopPacing();
+            DeactivateOnIdle();
+        });
         metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 
@@ -568,4 +573,8 @@ internal sealed partial class RefetchJobGrain(
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Refetch job {JobId}: keep-alive reminder was already removed")]
     private partial void LogReminderRemovalFailed(string jobId, Exception exception);
+
+    [LoggerMessage(EventId = 708, Level = LogLevel.Error,
+        Message = "Refetch job {JobId}: state not stored, {Reason}; dropping this activation")]
+    private partial void LogWriteFailed(string jobId, string reason, Exception exception);
 }

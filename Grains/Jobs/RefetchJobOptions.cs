@@ -61,9 +61,9 @@ internal sealed class RefetchJobOptionsValidator(IConfiguration configuration) :
         var errors = new List<string>();
         var section = RefetchJobOptions.SectionName;
         SettingChecks.RejectUnknownKeys(errors, configuration, section, s_known, string.Join(", ", s_known));
-        RequireBetween(errors, $"{section}:DefaultRate", options.DefaultRate, 1, RefetchJobs.MaxRatePerSecond);
-        RequireBetween(errors, $"{section}:ClusterRate", options.ClusterRate, 1, RefetchJobs.MaxRatePerSecond);
-        RequireBetween(errors, $"{section}:BatchSize", options.BatchSize, 1, RefetchJobOptions.MaxBatchSize);
+        SettingChecks.RequireBetween(errors, $"{section}:DefaultRate", options.DefaultRate, 1, RefetchJobs.MaxRatePerSecond);
+        SettingChecks.RequireBetween(errors, $"{section}:ClusterRate", options.ClusterRate, 1, RefetchJobs.MaxRatePerSecond);
+        SettingChecks.RequireBetween(errors, $"{section}:BatchSize", options.BatchSize, 1, RefetchJobOptions.MaxBatchSize);
         SettingChecks.RequirePositive(errors, $"{section}:ProgressPeriod", options.ProgressPeriod);
         if (options.ReminderPeriod < TimeSpan.FromSeconds(1))
         {
@@ -73,13 +73,5 @@ internal sealed class RefetchJobOptionsValidator(IConfiguration configuration) :
         SettingChecks.RequirePositive(errors, $"{section}:StragglerCheckPeriod", options.StragglerCheckPeriod);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-
-    private static void RequireBetween(List<string> errors, string key, int value, int min, int max)
-    {
-        if (value < min || value > max)
-        {
-            errors.Add($"{key} must be between {min} and {max} (was {value}).");
-        }
     }
 }

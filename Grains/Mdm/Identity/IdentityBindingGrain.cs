@@ -35,7 +35,11 @@ internal sealed partial class IdentityBindingGrain(
 
         store.State.HostId = hostId;
         store.State.BoundAt = time.GetUtcNow();
-        await store.WriteStateAsync();
+        await store.WriteOrDropAsync((exception, reason) =>
+        {
+            LogBindFailed(this.GetPrimaryKeyString(), hostId, reason, exception);
+            DeactivateOnIdle();
+        });
         LogBound(this.GetPrimaryKeyString(), hostId);
 
         return hostId;
@@ -49,4 +53,8 @@ internal sealed partial class IdentityBindingGrain(
     [LoggerMessage(EventId = 151, Level = LogLevel.Warning,
         Message = "Certificate {Thumbprint} belongs to host {Owner}; host {HostId} may not record it")]
     private partial void LogBindingRefused(string thumbprint, string owner, string hostId);
+
+    [LoggerMessage(EventId = 152, Level = LogLevel.Error,
+        Message = "Certificate {Thumbprint}: binding to host {HostId} not stored, {Reason}; dropping this activation")]
+    private partial void LogBindFailed(string thumbprint, string hostId, string reason, Exception exception);
 }

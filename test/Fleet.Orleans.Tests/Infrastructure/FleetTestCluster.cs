@@ -56,7 +56,8 @@ public static class FleetTestCluster
             settings[key] = value;
         }
 
-        settings[$"ConnectionStrings:{FleetSiloBuilderExtensions.ConnectionStringName}"] = TestStorage.ConnectionString;
+        // A test that starts its own storage names it in the overrides; the rest share the run's Azurite.
+        settings.TryAdd($"ConnectionStrings:{FleetSiloBuilderExtensions.ConnectionStringName}", TestStorage.ConnectionString);
         var id = $"test-{Guid.NewGuid():N}"[..20];
         var builder = new TestClusterBuilder((short)silos);
         builder.Options.ClusterId = id;
@@ -77,9 +78,12 @@ public static class FleetTestCluster
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.Services.AddLogging(logging => logging.AddFilter("Polly", LogLevel.Warning));
-            siloBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
+            var storage = siloBuilder.Configuration.StorageConnectionString();
+            siloBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(storage));
+            siloBuilder.AddFleetClusterSettings(siloBuilder.Configuration);
             siloBuilder.AddFleetStorage(siloBuilder.Configuration);
             siloBuilder.AddFleetTracing();
+            siloBuilder.Services.AddFleetSiloReadiness();
 
             // After the product's registration, so that it wins: tests see every push and choose failures.
             siloBuilder.Services.AddSingleton<IPushSender>(TestPushSender.Shared);
@@ -89,6 +93,6 @@ public static class FleetTestCluster
     private sealed class ClientConfigurator : IClientBuilderConfigurator
     {
         public void Configure(IConfiguration configuration, IClientBuilder clientBuilder) =>
-            clientBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(TestStorage.ConnectionString));
+            clientBuilder.UseAzureStorageClustering(o => o.TableServiceClient = new(configuration.StorageConnectionString()));
     }
 }
