@@ -574,7 +574,7 @@ internal sealed partial class RefetchJobGrain(
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Refetch job {JobId}: keep-alive reminder was already removed")]
     private partial void LogReminderRemovalFailed(string jobId, Exception exception);
 
-    [LoggerMessage(EventId = 708, Level = LogLevel.Error,
+    [LoggerMessage(EventId = 709, Level = LogLevel.Error,
         Message = "Refetch job {JobId}: state not stored, {Reason}; dropping this activation")]
     private partial void LogWriteFailed(string jobId, string reason, Exception exception);
 }

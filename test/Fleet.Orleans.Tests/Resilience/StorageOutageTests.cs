@@ -94,6 +94,10 @@ public sealed class StorageOutageTests : IAsyncLifetime
         var kept = await operators.GetHostAsync(waiting.HostId);
         ApiTestKit.ExpectTexts(kept["refetch"], new Dictionary<string, string?> { ["status"] = "pending" }, $"host {waiting.HostId} after the outage");
         Assert.Equal(ApiTestKit.Int(waitingRefetch, "epoch"), ApiTestKit.Int(kept["refetch"], "epoch"));
+        var untouched = await operators.GetHostAsync(refused.HostId);
+        Assert.True(
+            untouched["refetch"] is null,
+            $"host {refused.HostId}: the refetch refused during the outage shows anyway: {untouched["refetch"]?.ToJsonString()}");
         var accepted = await RefetchAsync(operators, refused.HostId);
         Assert.Equal("pending", ApiTestKit.Text(accepted, "status"));
     }
