@@ -8,12 +8,10 @@ namespace Fleet.Grains.Jobs;
 
 /// <summary>
 /// One bulk refetch. A grain timer paces it: each tick takes what the job's own token bucket and the cluster's
-/// limiter allow, reads that many hosts after its cursor (from the index, or from its sorted id list), adds
-/// them to its stored batch with the cursor past them, writes, and only then asks them. Ticks do not wait for
-/// the hosts' answers: up to a second's worth of hosts may be in flight, so slow storage under the hosts'
-/// writes does not stall the pacing; a host leaves the batch, counted, when it has answered. Once the walk
-/// ends it drains: it counts its hosts by status in the index until none is pending or verifying. A reminder
-/// brings a running or draining job back after a silo restart; the new activation asks its stored batch again.
+/// limiter allow, reads that many hosts after its cursor (from the index, or from its sorted id list), writes
+/// them as its batch with the cursor past them, and only then asks each host. Once the walk ends it drains:
+/// it counts its hosts by status in the index until none is pending or verifying. A reminder brings a running
+/// or draining job back after a silo restart; the new activation asks its stored batch again first.
 /// </summary>
 internal sealed partial class RefetchJobGrain(
     [PersistentState("job", FleetStorage.JobStore)] IPersistentState<RefetchJobRecord> store,
@@ -27,8 +25,6 @@ internal sealed partial class RefetchJobGrain(
     private static readonly TimeSpan s_paceInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly List<(DateTimeOffset At, int Requested)> _rateSamples = [];
-    private readonly HashSet<string> _asking = new(StringComparer.Ordinal);
-    private readonly List<Task> _askTasks = [];
     private IGrainTimer? _timer;
     private TokenBucket? _bucket;
     private DateTimeOffset _countedAt = DateTimeOffset.MinValue;
@@ -104,10 +100,6 @@ internal sealed partial class RefetchJobGrain(
         if (Job.Active)
         {
             var from = Job.State;
-            StopPacing();
-
-            // Hosts already being asked are the job's; once they answered, none is asked after the cancel.
-            await Task.WhenAll(_askTasks);
             await FinishAsync(RefetchJobState.Cancelled, time.GetUtcNow());
             LogFinished(JobId, Words(from), Words(Job.State), Job.Requested, Job.Unknown);
         }
@@ -138,10 +130,7 @@ internal sealed partial class RefetchJobGrain(
             this,
             new GrainTimerCreationOptions(TimeSpan.Zero, s_paceInterval));
 
-    /// <summary>
-    /// One pacing step: hosts of the stored batch nobody is asking (after a restart, or an ask that failed)
-    /// are asked again, then new requests, then progress.
-    /// </summary>
+    /// <summary>One pacing step: the stored batch first (after a restart), then new requests, then progress.</summary>
     private async Task TickAsync()
     {
         if (!Job.Active)
@@ -150,17 +139,15 @@ internal sealed partial class RefetchJobGrain(
             return;
         }
 
-        _askTasks.RemoveAll(t => t.IsCompleted);
-        if (Job.Batch.Count > _asking.Count)
+        if (Job.Batch.Count > 0)
         {
-            StartAsking([.. Job.Batch.Where(id => !_asking.Contains(id))]);
+            await AskBatchAsync();
         }
 
         var now = time.GetUtcNow();
         if (Job.State == RefetchJobState.Running)
         {
             await RequestDueAsync(now);
-            await EndWalkIfAnsweredAsync(now);
         }
 
         if (now >= _countedAt + options.CurrentValue.ProgressPeriod)
@@ -170,20 +157,11 @@ internal sealed partial class RefetchJobGrain(
         }
     }
 
-    /// <summary>
-    /// Reads as many hosts as the job's bucket, the cluster's limiter and the room in flight allow, writes them
-    /// ahead into the batch with the cursor past them, then starts asking them.
-    /// </summary>
+    /// <summary>Asks as many hosts as both the job's bucket and the cluster's limiter allow now.</summary>
     private async Task RequestDueAsync(DateTimeOffset now)
     {
-        var room = MaxInFlight - Job.Batch.Count;
-        if (Job.Walked || room <= 0)
-        {
-            return;
-        }
-
         _bucket ??= TokenBucket.Full(Job.Spec!.RatePerSecond, now);
-        var (bucket, tokens) = _bucket.Take(now, room);
+        var (bucket, tokens) = _bucket.Take(now, int.MaxValue);
         _bucket = bucket;
         if (tokens == 0)
         {
@@ -192,42 +170,54 @@ internal sealed partial class RefetchJobGrain(
 
         var granted = await GrainFactory.GetGrain<IRefetchRateLimiterGrain>(RefetchJobs.RateLimiterKey).AcquireAsync(JobId, tokens);
         _bucket = _bucket.Return(tokens - granted);
-        var picked = new List<string>(granted);
-        var walked = false;
-        while (picked.Count < granted)
+        var remaining = granted;
+        while (remaining > 0)
         {
-            var take = Math.Min(granted - picked.Count, options.CurrentValue.BatchSize);
+            var take = Math.Min(remaining, options.CurrentValue.BatchSize);
             var hosts = await NextHostsAsync(take);
-            picked.AddRange(hosts);
-            Job.Cursor = hosts.Count > 0 ? hosts[^1] : Job.Cursor;
+            if (hosts.Count > 0)
+            {
+                Job.Batch = hosts;
+                Job.Cursor = hosts[^1];
+                await WriteAsync(now);
+                await AskBatchAsync();
+                remaining -= hosts.Count;
+            }
+
             if (hosts.Count < take)
             {
                 // Fewer hosts than asked for: the walk reached the end of the list or of the index.
-                walked = true;
-                break;
+                _bucket = _bucket.Return(remaining);
+                await EndWalkAsync(now);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Asks every host of the stored batch, then counts them; the batch is cleared in memory and the next write stores that.</summary>
+    private async Task AskBatchAsync()
+    {
+        var results = await Task.WhenAll(Job.Batch.Select(id => GrainFactory.GetGrain<IHostGrain>(id).RequestRefetchForJobAsync(JobId)));
+        foreach (var result in results)
+        {
+            metrics.RefetchJobRequest(result.Outcome);
+            if (result.Outcome == RefetchOutcome.UnknownHost)
+            {
+                Job.Unknown++;
+            }
+            else
+            {
+                Job.Requested++;
             }
         }
 
-        _bucket = _bucket.Return(granted - picked.Count);
-        if (picked.Count == 0 && !walked)
-        {
-            return;
-        }
-
-        Job.Batch.AddRange(picked);
-        Job.Walked = walked;
-        await WriteAsync(now);
-        StartAsking(picked);
+        LogBatchAsked(JobId, Job.Batch.Count, Job.Cursor ?? string.Empty, Job.Requested);
+        Job.LastRequestAt = time.GetUtcNow();
+        Job.Batch = [];
     }
 
-    /// <summary>Once the walk reached its end and every host of it answered, the job drains.</summary>
-    private async Task EndWalkIfAnsweredAsync(DateTimeOffset now)
+    private async Task EndWalkAsync(DateTimeOffset now)
     {
-        if (!Job.Walked || Job.Batch.Count > 0)
-        {
-            return;
-        }
-
         // The filter's count was taken at the start; hosts may have joined or left it since. What was reached counts.
         Job.Matched = Job.Requested + Job.Unknown;
         Job.State = RefetchJobState.Draining;
@@ -235,61 +225,10 @@ internal sealed partial class RefetchJobGrain(
         LogWalked(JobId, Job.Requested, Job.Unknown);
     }
 
-    /// <summary>At most a second's worth of hosts (and at least a batch) are asked and not yet answered at once.</summary>
-    private int MaxInFlight => Math.Max(options.CurrentValue.BatchSize, Job.Spec!.RatePerSecond);
-
-    private void StartAsking(List<string> hosts)
-    {
-        if (hosts.Count == 0)
-        {
-            return;
-        }
-
-        _asking.UnionWith(hosts);
-        _askTasks.Add(AskAsync(hosts));
-    }
-
-    /// <summary>
-    /// Asks the hosts (a repeat from the same job is answered unchanged), counts their answers and takes them
-    /// out of the batch; the next write stores both. Hosts whose ask failed stay in the batch for the next tick.
-    /// </summary>
-    private async Task AskAsync(List<string> hosts)
-    {
-        try
-        {
-            var results = await Task.WhenAll(hosts.Select(id => GrainFactory.GetGrain<IHostGrain>(id).RequestRefetchForJobAsync(JobId)));
-            foreach (var result in results)
-            {
-                metrics.RefetchJobRequest(result.Outcome);
-                if (result.Outcome == RefetchOutcome.UnknownHost)
-                {
-                    Job.Unknown++;
-                }
-                else
-                {
-                    Job.Requested++;
-                }
-            }
-
-            var answered = hosts.ToHashSet(StringComparer.Ordinal);
-            Job.Batch.RemoveAll(answered.Contains);
-            Job.LastRequestAt = time.GetUtcNow();
-            LogBatchAsked(JobId, hosts.Count, hosts[^1], Job.Requested);
-        }
-        catch (Exception exception)
-        {
-            LogAskFailed(JobId, hosts.Count, exception);
-        }
-        finally
-        {
-            _asking.ExceptWith(hosts);
-        }
-    }
-
     /// <summary>A draining job completes when the index shows nothing of it in flight; a straggler is asked to publish again.</summary>
     private async Task DrainAsync(DateTimeOffset now)
     {
-        if (Job.State != RefetchJobState.Draining || Job.Batch.Count > 0)
+        if (Job.State != RefetchJobState.Draining)
         {
             return;
         }
@@ -566,10 +505,6 @@ internal sealed partial class RefetchJobGrain(
     [LoggerMessage(EventId = 707, Level = LogLevel.Information,
         Message = "Refetch job {JobId}: {Superseded} requested hosts look superseded; asked {Asked} hosts to publish again before completing")]
     private partial void LogRechecking(string jobId, int superseded, int asked);
-
-    [LoggerMessage(EventId = 708, Level = LogLevel.Warning,
-        Message = "Refetch job {JobId}: asking {Count} hosts failed; they stay in the batch and are asked again")]
-    private partial void LogAskFailed(string jobId, int count, Exception exception);
 
     [LoggerMessage(EventId = 706, Level = LogLevel.Debug, Message = "Refetch job {JobId}: keep-alive reminder was already removed")]
     private partial void LogReminderRemovalFailed(string jobId, Exception exception);

@@ -4,9 +4,8 @@ namespace Fleet.Grains.Jobs;
 
 /// <summary>
 /// What a <see cref="RefetchJobGrain"/> persists. <see cref="Requested"/> and <see cref="Unknown"/> count the
-/// hosts that answered; <see cref="Batch"/> holds those being asked. A host joins the batch, with the cursor
-/// past it, in a write before it is asked, and leaves it, counted, in the next write after it answered, so
-/// after a crash the batch is asked again (hosts answer a repeat from the same job unchanged) and counted
+/// hosts before <see cref="Batch"/>: the batch and the cursor past it are written before its hosts are asked,
+/// so after a crash the batch is asked again (hosts answer a repeat from the same job unchanged) and counted
 /// once. Ids are never renumbered.
 /// </summary>
 [GenerateSerializer, Alias("fleet.refetch-job-record")]
@@ -24,7 +23,7 @@ public sealed class RefetchJobRecord
     [Id(4)] public int Requested { get; set; }
     [Id(5)] public int Unknown { get; set; }
 
-    /// <summary>Hosts being asked (written ahead); empty when none is in flight.</summary>
+    /// <summary>Hosts about to be asked (write-ahead); empty between batches.</summary>
     [Id(6)] public List<string> Batch { get; set; } = [];
     [Id(7)] public DateTimeOffset? StartedAt { get; set; }
     [Id(8)] public DateTimeOffset? FinishedAt { get; set; }
@@ -35,9 +34,6 @@ public sealed class RefetchJobRecord
 
     /// <summary>The counts the index last gave, so a job read right after a restart shows them.</summary>
     [Id(11)] public RefetchJobCounts Counts { get; set; } = RefetchJobCounts.Zero;
-
-    /// <summary>The walk reached the end of the list or of the index; the job drains once its batch answered.</summary>
-    [Id(12)] public bool Walked { get; set; }
 
     public bool Active => Spec is not null && State is RefetchJobState.Running or RefetchJobState.Draining;
 }
