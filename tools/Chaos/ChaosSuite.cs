@@ -32,10 +32,11 @@ internal sealed class ChaosSuite(ChaosOptions options, TextWriter output)
         await WaitForEnrollmentAsync(storage, hosts.Count, cancellationToken);
 
         var results = new List<FaultResult>();
-        async Task Phase(string fault, string description, IReadOnlyList<string> pool, Func<Task> inflict)
+        IReadOnlyList<string> pool = hosts;
+        async Task Phase(string fault, string description, Func<Task> inflict)
         {
             Say($"Phase {fault}: {description}");
-            var load = new OperatorLoad(client, _ledger, Form, fault, pool, seed: results.Count + 1);
+            var load = new OperatorLoad(client, _ledger, Form, fault, () => Volatile.Read(ref pool), seed: results.Count + 1);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var start = DateTimeOffset.UtcNow;
             var running = load.RunAsync(stop.Token);
@@ -61,18 +62,18 @@ internal sealed class ChaosSuite(ChaosOptions options, TextWriter output)
             }
         }
 
-        await Phase("silo-kill", "kill -9 of silo 1, restarted after " + Seconds(Form.SiloDown), hosts, async () =>
+        await Phase("silo-kill", "kill -9 of silo 1, restarted after " + Seconds(Form.SiloDown), async () =>
         {
             cluster.KillSilo(1);
             await Task.Delay(Form.SiloDown, cancellationToken);
             await cluster.StartSiloAsync(1, cancellationToken);
         });
-        await Phase("api-sigterm", "SIGTERM of the Api, started again at once", hosts, async () =>
+        await Phase("api-sigterm", "SIGTERM of the Api, started again at once", async () =>
         {
             await cluster.TerminateApiAsync();
             await cluster.StartApiAsync(cancellationToken);
         });
-        await Phase("storage-outage", $"Azurite stopped for {Seconds(Form.StorageDown)}, restarted on the same data", hosts, async () =>
+        await Phase("storage-outage", $"Azurite stopped for {Seconds(Form.StorageDown)}, restarted on the same data", async () =>
         {
             await cluster.StopAzuriteAsync();
             await Task.Delay(Form.StorageDown, cancellationToken);
@@ -80,12 +81,13 @@ internal sealed class ChaosSuite(ChaosOptions options, TextWriter output)
         });
         var skewed = HostIds(SkewedSeed, Form.SkewedHosts);
         ServiceProcess? skewedFleet = null;
-        await Phase("clock-skew", $"{Form.SkewedHosts} more agents whose clocks run {Seconds(ChaosForm.ClockSkew)} ahead", [.. hosts, .. skewed], async () =>
+        await Phase("clock-skew", $"{Form.SkewedHosts} more agents whose clocks run {Seconds(ChaosForm.ClockSkew)} ahead", async () =>
         {
             skewedFleet = StartSkewedFleet(cluster);
             await WaitForEnrollmentAsync(storage, hosts.Count + skewed.Count, cancellationToken);
+            Volatile.Write(ref pool, [.. hosts, .. skewed]);
         });
-        await Phase("reconnect-storm", "every agent drops its node key and enrolls again at once (SIGHUP to the simulator)", hosts, () =>
+        await Phase("reconnect-storm", "every agent drops its node key and enrolls again at once (SIGHUP to the simulator)", () =>
         {
             fleet.Signal("HUP");
             skewedFleet?.Signal("HUP");

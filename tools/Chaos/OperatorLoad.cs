@@ -7,10 +7,11 @@ namespace Fleet.Chaos;
 /// <summary>
 /// What a maintainer does while faults strike: every second, refetches of random hosts and a read of one;
 /// every 5 s a profile declaration for the chaos team; every 15 s a bulk refetch job of random hosts. Whatever
-/// the Api accepts goes into the <see cref="Ledger"/>.
+/// the Api accepts goes into the <see cref="Ledger"/>. The hosts to pick from are read at each pick, since a phase
+/// may add hosts once they enrolled.
 /// </summary>
 [SuppressMessage("Security", "CA5394", Justification = "Picks hosts to load; no secret depends on it.")]
-internal sealed class OperatorLoad(OperatorClient client, Ledger ledger, ChaosForm form, string phase, IReadOnlyList<string> hosts, int seed)
+internal sealed class OperatorLoad(OperatorClient client, Ledger ledger, ChaosForm form, string phase, Func<IReadOnlyList<string>> hosts, int seed)
 {
     /// <summary>The team whose profiles the suite declares; no host belongs to it, so no device is touched.</summary>
     public const string Team = "chaos";
@@ -56,7 +57,12 @@ internal sealed class OperatorLoad(OperatorClient client, Ledger ledger, ChaosFo
         }
     }
 
-    private string Pick() => hosts[_random.Next(hosts.Count)];
+    private string Pick()
+    {
+        var pool = hosts();
+
+        return pool[_random.Next(pool.Count)];
+    }
 
     private async Task RefetchAsync(string hostId)
     {
