@@ -39,7 +39,7 @@ internal sealed partial class ClusterUnavailableHandler(
             });
         }
 
-        if (!IsUnavailable(exception))
+        if (!IsUnavailable(exception) && !IsCancelledByCluster(context, exception))
         {
             return false;
         }
@@ -73,6 +73,11 @@ internal sealed partial class ClusterUnavailableHandler(
         _ when exception.GetType().Name == "ConnectionFailedException" => true,
         _ => exception.InnerException is { } inner && IsUnavailable(inner),
     };
+
+    // A call cancelled while the client still waits was given up by the cluster (a grain activation cancelled on an
+    // overloaded silo), not by the client: as unavailable as a timeout.
+    private static bool IsCancelledByCluster(HttpContext context, Exception exception) =>
+        exception is OperationCanceledException && !context.RequestAborted.IsCancellationRequested;
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Request {Path}: cluster or storage unavailable ({Kind})")]
     private partial void LogUnavailable(string path, string kind, Exception exception);

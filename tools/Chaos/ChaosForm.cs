@@ -24,7 +24,7 @@ internal sealed record ChaosForm(
     public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
 
     public static ChaosForm Full { get; } = new(
-        "full", MacOS14: 900, MacOS15: 900, Ubuntu: 900, Silent: 150, SkewedHosts: 300,
+        "full", MacOS14: 600, MacOS15: 600, Ubuntu: 600, Silent: 100, SkewedHosts: 200,
         AgentInterval: TimeSpan.FromSeconds(10), LoadBefore: TimeSpan.FromSeconds(20), LoadAfter: TimeSpan.FromSeconds(30),
         SiloDown: TimeSpan.FromSeconds(15), StorageDown: TimeSpan.FromSeconds(30), RefetchesPerSecond: 8, JobHosts: 500,
         new RefetchSettings(

@@ -133,15 +133,20 @@ internal sealed class ChaosSuite(ChaosOptions options, TextWriter output)
     private static List<string> HostIds(int seed, int count) =>
         [.. Enumerable.Range(1, count).Select(number => string.Create(CultureInfo.InvariantCulture, $"{seed:D8}-0000-4000-8000-{number:D12}"))];
 
+    /// <summary>Waits until the hosts have state in storage; gives up only when enrollment makes no progress for a minute.</summary>
     private async Task WaitForEnrollmentAsync(StorageReader storage, int hosts, CancellationToken cancellationToken)
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(120);
-        int stored;
+        var patience = TimeSpan.FromSeconds(60);
+        var (stored, best, progressAt) = (0, -1, DateTimeOffset.UtcNow);
         while ((stored = (await storage.HostsAsync(cancellationToken)).Count) < hosts)
         {
-            if (DateTimeOffset.UtcNow > deadline)
+            if (stored > best)
             {
-                throw new TimeoutException($"only {stored} of {hosts} hosts enrolled within 120 s");
+                (best, progressAt) = (stored, DateTimeOffset.UtcNow);
+            }
+            else if (DateTimeOffset.UtcNow - progressAt > patience)
+            {
+                throw new TimeoutException($"only {stored} of {hosts} hosts enrolled, and none more in {patience.TotalSeconds:0} s");
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);

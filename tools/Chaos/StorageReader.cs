@@ -57,12 +57,10 @@ internal sealed class StorageReader(string connectionString)
     /// <summary>Whether a grain of this type and key has a state row, e.g. <c>refetchjob</c> and a job id.</summary>
     public async Task<bool> GrainStateExistsAsync(string grainType, string key, CancellationToken cancellationToken)
     {
-        await foreach (var row in RangeAsync(GrainStateTable, $"{ChaosCluster.ServiceId}_{grainType}_{key}", cancellationToken))
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {$"{ChaosCluster.ServiceId}_{grainType}_{key}"}");
+        await foreach (var _ in _tables.GetTableClient(GrainStateTable).QueryAsync<TableEntity>(filter, maxPerPage: 1, cancellationToken: cancellationToken))
         {
-            if (row.PartitionKey.Length == $"{ChaosCluster.ServiceId}_{grainType}_{key}".Length)
-            {
-                return true;
-            }
+            return true;
         }
 
         return false;
