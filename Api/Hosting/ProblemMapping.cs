@@ -42,7 +42,7 @@ internal sealed partial class ClusterUnavailableHandler(
                 "The record is re-read on the next request; retry it.");
         }
 
-        if (!IsUnavailable(exception))
+        if (!IsUnavailable(exception) && !IsCancelledByCluster(context, exception))
         {
             return false;
         }
@@ -85,6 +85,11 @@ internal sealed partial class ClusterUnavailableHandler(
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Request {Path}: grain state changed concurrently (ETag conflict)")]
     private partial void LogConflict(string path, Exception exception);
+
+    // A call cancelled while the client still waits was given up by the cluster (a grain activation cancelled on an
+    // overloaded silo), not by the client: as unavailable as a timeout.
+    private static bool IsCancelledByCluster(HttpContext context, Exception exception) =>
+        exception is OperationCanceledException && !context.RequestAborted.IsCancellationRequested;
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Request {Path}: cluster or storage unavailable ({Kind})")]
     private partial void LogUnavailable(string path, string kind, Exception exception);

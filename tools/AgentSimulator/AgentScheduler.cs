@@ -5,10 +5,11 @@ namespace Fleet.AgentSimulator;
 
 /// <summary>
 /// Drives one <see cref="SimulatedAgent"/> the way osquery drives itself: enroll, then check in
-/// every interval with jitter so that hosts do not move in step, fetching config now and then.
+/// every interval with jitter so that hosts do not move in step, fetching config now and then. A reconnect
+/// storm cuts the wait short: the agent drops its node key and enrolls again at once.
 /// </summary>
 [SuppressMessage("Security", "CA5394", Justification = "Jitter only spreads check-ins out; it is no secret.")]
-internal sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors)
+public sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors, ReconnectStorm? storms = null)
 {
     // osquery fetches config far less often than it reads distributed queries (60 s against 10 s by default).
     private const int ConfigEveryTicks = 6;
@@ -26,7 +27,8 @@ internal sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors)
                 await Task.Delay(options.Interval, cancellationToken);
             }
 
-            await Task.Delay(options.Interval * random.NextDouble(), cancellationToken);
+            var storm = storms?.Token ?? CancellationToken.None;
+            await PauseAsync(options.Interval * random.NextDouble());
             for (var tick = 0; agent.Fault.Kind != FaultKind.Silent; tick++)
             {
                 if (tick % ConfigEveryTicks == 0)
@@ -36,7 +38,27 @@ internal sealed class AgentScheduler(SimulatorOptions options, ErrorLog errors)
 
                 await TryAsync(agent, agent.CheckInAsync, cancellationToken);
                 var jitter = 1 - Jitter + (2 * Jitter * random.NextDouble());
-                await Task.Delay(options.Interval * jitter, cancellationToken);
+                await PauseAsync(options.Interval * jitter);
+            }
+
+            async Task PauseAsync(TimeSpan delay)
+            {
+                if (!storm.IsCancellationRequested)
+                {
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(storm, cancellationToken);
+                    try
+                    {
+                        await Task.Delay(delay, either.Token);
+                        return;
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The storm broke.
+                    }
+                }
+
+                agent.Disconnect();
+                storm = storms!.Token;
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -6,7 +6,7 @@ namespace Fleet.AgentSimulator;
 /// Counts every failed request and prints one line for each, but at most 20 lines in 10 seconds,
 /// so that an Api which is down does not flood the console.
 /// </summary>
-internal sealed class ErrorLog(Stopwatch clock)
+public sealed class ErrorLog(Stopwatch clock)
 {
     private const int LinesPerWindow = 20;
 

@@ -6,15 +6,19 @@ namespace Fleet.AgentSimulator;
 /// Turns the options into numbered agents, handing out faults from the end of the host list, MDM
 /// behaviours from the end of the Macs and expired identities from their front.
 /// </summary>
-internal static class HostPlan
+public static class HostPlan
 {
     // The rendered payloads come from a MacBook Pro; osquery reports only its model identifier.
     private const string MacModelName = "MacBook Pro";
 
-    /// <summary>The agents, numbered from 1; <paramref name="pki"/> issues each Mac's identity (without it, they present none).</summary>
+    /// <summary>
+    /// The agents, numbered from 1; <paramref name="pki"/> issues each Mac's identity (without it, they present none).
+    /// The Macs' clocks run <see cref="SimulatorOptions.ClockSkew"/> apart from <paramref name="clock"/>.
+    /// </summary>
     public static IReadOnlyList<SimulatedAgent> CreateAgents(
-        SimulatorOptions options, HttpClient http, TimeProvider clock, DevicePki? pki)
+        SimulatorOptions options, HttpClient http, TimeProvider clock, DevicePki? pki, RequestCounters? counters = null)
     {
+        var agentClock = options.ClockSkew == TimeSpan.Zero ? clock : new SkewedClock(clock, options.ClockSkew);
         var profiles = options.Hosts.SelectMany(host => Enumerable.Repeat(host.Profile, host.Count)).ToList();
         var faults = FromTheEnd(profiles.Count, FaultMode.None, options.Faults);
         var macCount = profiles.Count(profile => profile.IsMac);
@@ -27,12 +31,12 @@ internal static class HostPlan
                 var identity = HostIdentity.Create(profile, options.Seed, index + 1);
                 var mac = profile.IsMac
                     ? new MacDevice(
-                        identity.Uuid, MacFactsFor(profile, identity), behaviours.Dequeue(), clock,
+                        identity.Uuid, MacFactsFor(profile, identity), behaviours.Dequeue(), agentClock,
                         IdentityFor(identity.Uuid, expired.Dequeue()))
                     : null;
 
                 return new SimulatedAgent(
-                    http, options.Api, options.EnrollSecret, profile, identity, faults[index], mac);
+                    http, options.Api, options.EnrollSecret, profile, identity, faults[index], mac, counters);
             })
             .ToList();
 

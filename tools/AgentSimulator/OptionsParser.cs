@@ -4,10 +4,10 @@ using Fleet.AgentSimulator.Mdm;
 namespace Fleet.AgentSimulator;
 
 /// <summary>The outcome of reading the command line: options to run with, help to show, or an error.</summary>
-internal sealed record ParseResult(SimulatorOptions? Options, bool ShowHelp, string? Error);
+public sealed record ParseResult(SimulatorOptions? Options, bool ShowHelp, string? Error);
 
 /// <summary>Reads <see cref="SimulatorOptions"/> from the command line, falling back to the environment.</summary>
-internal static class OptionsParser
+public static class OptionsParser
 {
     // Timers and CancelAfter take at most about 49 days; no simulation needs to run that long.
     private static readonly TimeSpan s_maxTime = TimeSpan.FromDays(30);
@@ -35,6 +35,9 @@ internal static class OptionsParser
         var signature = false;
         var identityDays = SimulatorOptions.DefaultIdentityDays;
         var expiredIdentities = 0;
+        var skew = TimeSpan.Zero;
+        TimeSpan? storm = null;
+        string? stats = null;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -103,6 +106,14 @@ internal static class OptionsParser
                     break;
                 case "--identity-expired" when TryParseCount(value, out expiredIdentities):
                     break;
+                case "--clock-skew" when TryParseSignedTime(value, out skew):
+                    break;
+                case "--reconnect-storm" when TryParseTime(value, out var every) && every > TimeSpan.Zero:
+                    storm = every;
+                    break;
+                case "--stats" when value.Length > 0:
+                    stats = value;
+                    break;
                 default:
                     return Fail(IsKnown(name) ? $"bad value for {name}: '{value}'" : $"unknown option {name}");
             }
@@ -135,6 +146,9 @@ internal static class OptionsParser
             MdmSignature = signature,
             IdentityValidity = TimeSpan.FromDays(identityDays),
             ExpiredIdentities = expiredIdentities,
+            ClockSkew = skew,
+            ReconnectStorm = storm,
+            StatsFile = stats,
         };
 
         return new ParseResult(options, ShowHelp: false, null);
@@ -157,6 +171,16 @@ internal static class OptionsParser
         var parsed = double.TryParse(number, style, CultureInfo.InvariantCulture, out var value)
             && value * unit.TotalDays <= s_maxTime.TotalDays;
         time = parsed ? unit * value : TimeSpan.Zero;
+
+        return parsed;
+    }
+
+    /// <summary>Reads a time as <see cref="TryParseTime"/> does, with an optional leading '-' for a negative one.</summary>
+    public static bool TryParseSignedTime(string text, out TimeSpan time)
+    {
+        var negative = text.StartsWith('-');
+        var parsed = TryParseTime(negative ? text[1..] : text, out time);
+        time = negative ? -time : time;
 
         return parsed;
     }
@@ -247,7 +271,7 @@ internal static class OptionsParser
         is "--api" or "--enroll-secret" or "--macos14" or "--macos15" or "--macos13" or "--ubuntu"
         or "--interval" or "--duration" or "--fault" or "--seed" or "--concurrency"
         or "--mdm-behaviour" or "--push-port" or "--mdm-poll" or "--pki" or "--mdm-url" or "--identity-days"
-        or "--identity-expired";
+        or "--identity-expired" or "--clock-skew" or "--reconnect-storm" or "--stats";
 
     private static bool TryParseCount(string text, out int count) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out count);

@@ -29,7 +29,8 @@ if (pkiError is not null)
 
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = options.Concurrency };
 using var http = new HttpClient(handler) { Timeout = SimulatorOptions.RequestTimeout };
-var agents = HostPlan.CreateAgents(options, http, TimeProvider.System, pki);
+var counters = new RequestCounters();
+var agents = HostPlan.CreateAgents(options, http, TimeProvider.System, pki, counters);
 await using var gateway = await StartPushGatewayAsync();
 if (options.Mdm && options.MacCount > 0 && gateway is null)
 {
@@ -50,7 +51,8 @@ if (options.Duration is { } duration)
 
 var clock = Stopwatch.StartNew();
 var errors = new ErrorLog(clock);
-var scheduler = new AgentScheduler(options, errors);
+using var storms = new ReconnectStorm();
+var scheduler = new AgentScheduler(options, errors, storms);
 var running = agents.Select((agent, index) => scheduler.RunAsync(agent, index + 1, stopping.Token)).ToList();
 if (gateway is not null && mdm is not null)
 {
@@ -58,9 +60,21 @@ if (gateway is not null && mdm is not null)
         .Select(agent => scheduler.RunMacAsync(agent, mdm, stopping.Token)));
 }
 
+using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, RaiseStorm);
+var stats = options.StatsFile is { } statsFile
+    ? RequestStats.WriteEverySecondAsync(statsFile, counters, TimeProvider.System, stopping.Token)
+    : Task.CompletedTask;
+var storming = options.ReconnectStorm is { } every ? RaiseStormsAsync(every) : Task.CompletedTask;
 await PrintStatusUntilStoppedAsync();
 await Task.WhenAll(running);
+await Task.WhenAll(stats, storming);
+if (options.StatsFile is not null)
+{
+    RequestStats.Append(options.StatsFile, counters, TimeProvider.System);
+}
+
 ConsoleReport.PrintTotals(clock, agents, errors, gateway, mdm);
+Console.WriteLine($"Requests: {RequestStats.Describe(counters)}");
 
 return 0;
 
@@ -111,6 +125,34 @@ async Task<PushGateway?> StartPushGatewayAsync()
 
         return null;
     }
+}
+
+async Task RaiseStormsAsync(TimeSpan every)
+{
+    using var timer = new PeriodicTimer(every);
+    try
+    {
+        while (await timer.WaitForNextTickAsync(stopping.Token))
+        {
+            RaiseStorm(null);
+        }
+    }
+    catch (OperationCanceledException)
+    {
+        // Stopping: Ctrl-C or the end of --duration.
+    }
+}
+
+// SIGHUP lets a chaos driver break a storm at the moment it chooses.
+void RaiseStorm(PosixSignalContext? context)
+{
+    if (context is not null)
+    {
+        context.Cancel = true;
+    }
+
+    storms.Trigger();
+    Console.WriteLine($"{ConsoleReport.Stamp(clock)} reconnect storm {storms.Count}: every agent drops its node key and enrolls again now");
 }
 
 void Stop(PosixSignalContext context)

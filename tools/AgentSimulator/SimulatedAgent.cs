@@ -24,11 +24,14 @@ public sealed class SimulatedAgent
     private readonly Uri _api;
     private readonly string _enrollSecret;
     private readonly JsonObject _results;
+    private readonly RequestCounters? _counters;
     private string? _nodeKey;
     private int _reads;
     private int _writes;
     private int _queriesAnswered;
     private int _reEnrolls;
+    private int _reconnects;
+    private int _enrolls;
 
     /// <param name="http">The client to send with; it may be shared by many agents.</param>
     /// <param name="api">The Api's base address, e.g. <c>http://127.0.0.1:5080</c>.</param>
@@ -37,6 +40,7 @@ public sealed class SimulatedAgent
     /// <param name="identity">The host's UUID, serial and hostname.</param>
     /// <param name="fault">How the agent misbehaves; <see cref="FaultMode.None"/> for a healthy one.</param>
     /// <param name="mac">For a Mac: its MDM side, whose installed profiles the agent reports.</param>
+    /// <param name="counters">Where to count each request and its outcome; it may be shared by many agents.</param>
     public SimulatedAgent(
         HttpClient http,
         Uri api,
@@ -44,7 +48,8 @@ public sealed class SimulatedAgent
         HostProfile profile,
         HostIdentity identity,
         FaultMode fault,
-        MacDevice? mac = null)
+        MacDevice? mac = null,
+        RequestCounters? counters = null)
     {
         _http = http;
         _api = api.AbsoluteUri.EndsWith('/') ? api : new Uri(api.AbsoluteUri + "/");
@@ -54,6 +59,7 @@ public sealed class SimulatedAgent
         Identity = identity;
         Fault = fault;
         Mac = mac;
+        _counters = counters;
     }
 
     public HostProfile Profile { get; }
@@ -78,6 +84,21 @@ public sealed class SimulatedAgent
     /// <summary>How often the server answered <c>node_invalid</c> and the agent enrolled again.</summary>
     public int ReEnrolls => Volatile.Read(ref _reEnrolls);
 
+    /// <summary>How often the agent enrolled and got a node key.</summary>
+    public int Enrolls => Volatile.Read(ref _enrolls);
+
+    /// <summary>How often the agent dropped its node key in a reconnect storm.</summary>
+    public int Reconnects => Volatile.Read(ref _reconnects);
+
+    /// <summary>
+    /// Drops the node key, as an agent that restarts with a wiped database does; the next call enrolls again.
+    /// </summary>
+    public void Disconnect()
+    {
+        Interlocked.Increment(ref _reconnects);
+        Volatile.Write(ref _nodeKey, null);
+    }
+
     /// <summary>Enrolls and keeps the node key.</summary>
     /// <exception cref="HttpRequestException">The Api refused or could not be reached.</exception>
     public async Task EnrollAsync(CancellationToken cancellationToken)
@@ -99,6 +120,7 @@ public sealed class SimulatedAgent
         }
 
         Volatile.Write(ref _nodeKey, nodeKey);
+        Interlocked.Increment(ref _enrolls);
     }
 
     /// <summary>Fetches the osquery config, as osquery does every config interval.</summary>
@@ -213,16 +235,19 @@ public sealed class SimulatedAgent
             var uri = new Uri(_api, "api/osquery/" + endpoint);
             using var response = await _http.PostAsync(uri, content, cancellationToken);
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            _counters?.Answered(response.StatusCode);
 
             return (response.StatusCode, TryParse(text));
         }
         catch (HttpRequestException exception)
         {
+            _counters?.Unanswered(RequestCounters.Connection);
             var message = $"{endpoint}: {Describe(exception)}";
             throw new HttpRequestException(message, exception, exception.StatusCode);
         }
         catch (TaskCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {
+            _counters?.Unanswered(RequestCounters.Timeout);
             var message = $"{endpoint}: no answer within {_http.Timeout.TotalSeconds:0} s";
             throw new TimeoutException(message, exception);
         }

@@ -3,7 +3,7 @@ using Fleet.AgentSimulator.Mdm;
 namespace Fleet.AgentSimulator;
 
 /// <summary>What to simulate and against which Api; filled from the command line and the environment.</summary>
-internal sealed class SimulatorOptions
+public sealed class SimulatorOptions
 {
     /// <summary>Environment variable read when <c>--api</c> is not given.</summary>
     public const string ApiUrlVariable = "FLEET_API_URL";
@@ -89,6 +89,15 @@ internal sealed class SimulatorOptions
     /// <summary>How many Macs, from the front of the Macs, start with an identity that has already expired.</summary>
     public int ExpiredIdentities { get; init; }
 
+    /// <summary>How far the agents' clocks are ahead of the server's (behind when negative).</summary>
+    public TimeSpan ClockSkew { get; init; }
+
+    /// <summary>Time between reconnect storms, in which every agent drops its node key and enrolls again at once.</summary>
+    public TimeSpan? ReconnectStorm { get; init; }
+
+    /// <summary>A file to append a line of request counts to every second; null for none.</summary>
+    public string? StatsFile { get; init; }
+
     public int HostCount => Hosts.Sum(host => host.Count);
 
     public int MacCount => Hosts.Where(host => host.Profile.IsMac).Sum(host => host.Count);
@@ -103,7 +112,7 @@ internal sealed class SimulatorOptions
               [--fault <kind>:N[:SECONDS]]... [--seed 1] [--concurrency 64]
               [--mdm-behaviour <kind>:N[:SESSIONS]]... [--push-port 2197] [--push-cert-expired]
               [--mdm-poll 60s] [--pki DIR] [--mdm-url <url> | --mdm-signature] [--identity-days 365]
-              [--identity-expired N] [--no-mdm]
+              [--identity-expired N] [--no-mdm] [--clock-skew 300s] [--reconnect-storm 60s] [--stats FILE]
 
         Options:
           --api <url>              Api base address, e.g. http://127.0.0.1:5080. Default: $FLEET_API_URL.
@@ -125,6 +134,15 @@ internal sealed class SimulatorOptions
           --seed <n>               Host UUIDs, serials and jitter derive from it (0-99999999). Default 1.
           --concurrency <n>        Most connections open to the Api at once. Default 64. MDM over TLS
                                    is apart: each Mac keeps one connection for its identity.
+
+          --clock-skew <time>      The agents' clocks run this far ahead of the machine's, or behind with a
+                                   leading '-', e.g. -5m: what they stamp (profile install dates, identity
+                                   validity) is skewed against the server's time. Default 0.
+          --reconnect-storm <time> Every <time>, all agents drop their node keys and enroll again at once,
+                                   then check in at once. Default: no storms; SIGHUP breaks one any time.
+          --stats <file>           Append one JSON line a second with the requests the agents sent so far:
+                                   {"at", "attempted", "succeeded", "failed": {"503": n, "timeout": n,
+                                   "connection": n, ...}}. The totals line also shows them.
 
         MDM (Macs only):
           --mdm-behaviour <spec>   Give an MDM behaviour to N Macs, taken from the end of the Macs

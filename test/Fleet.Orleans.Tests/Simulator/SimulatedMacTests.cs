@@ -257,7 +257,7 @@ public sealed class SimulatedMacTests
         return Plist.Write(new() { ["CommandUUID"] = uuid, ["Command"] = command });
     }
 
-    private static string InstallProfile(string uuid, string identifier, string displayName)
+    internal static string InstallProfile(string uuid, string identifier, string displayName)
     {
         var mobileconfig = Plist.Write(new()
         {
