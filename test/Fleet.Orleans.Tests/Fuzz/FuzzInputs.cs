@@ -122,8 +122,15 @@ public static class FuzzInputs
         });
     }
 
-    /// <summary>An id mangled with traversal, escapes, NUL, unicode or length; the text goes into a URL as it is.</summary>
-    public static Gen<string> OddId(string valid) => Gen.Frequency(
+    /// <summary>
+    /// An id mangled with traversal, escapes, unicode or length; the text goes into a URL path as it is. An escaped
+    /// NUL is left out: ASP.NET Core's URL decoder refuses it before any endpoint runs (Kestrel answers 400; the
+    /// in-memory test server throws in the client), so only query strings and bodies carry NUL to the Api.
+    /// </summary>
+    public static Gen<string> OddId(string valid) => OddText(valid).Where(id => !id.Contains("%00", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A value mangled with traversal, escapes, NUL, unicode or length, for query strings and headers.</summary>
+    public static Gen<string> OddText(string valid) => Gen.Frequency(
         (3, Gen.Select(Gen.Int[0, valid.Length], s_hostileToken, (at, token) => valid.Insert(at, token))),
         (2, s_hostileToken.Array[1, 4].Select(tokens => string.Concat(tokens))),
         (1, Gen.Int[256, 20_000].Select(length => new string('a', length))),
