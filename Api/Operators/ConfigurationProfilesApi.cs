@@ -34,6 +34,7 @@ public static class ConfigurationProfilesApi
                 "whole fleet. Hosts without profiles are not counted.")
             .ProducesValidationProblem();
         profiles.MapPut("/{identifier}", UpsertAsync)
+            .RefusesInvalidJsonText()
             .RequireAuthorization(OperatorRoles.CanChange)
             .WithSummary("Declare a profile")
             .WithDescription(
@@ -55,7 +56,7 @@ public static class ConfigurationProfilesApi
     private static async Task<Results<Ok<ProfileDeclaration>, ProblemHttpResult>> UpsertAsync(
         string identifier,
         [FromQuery(Name = "team_id")] string? teamId,
-        JsonElement body,
+        JsonElement? body,
         IGrainFactory grains)
     {
         if ((InvalidTeam(teamId, required: true) ?? InvalidIdentifier(identifier)) is { } invalid)
@@ -63,18 +64,18 @@ public static class ConfigurationProfilesApi
             return TypedResults.Problem(invalid);
         }
 
-        if (body.ValueKind != JsonValueKind.Object)
+        if (body is not { ValueKind: JsonValueKind.Object } json)
         {
             return TypedResults.Problem(Problems.Invalid("body", "must be a JSON object {\"display_name\", \"checksum\"}."));
         }
 
-        var displayName = OptionalString(body, "display_name");
+        var displayName = OptionalString(json, "display_name");
         if (displayName is not { Length: > 0 and <= MaxDisplayNameLength })
         {
             return TypedResults.Problem(Problems.Invalid("display_name", $"must be a string of 1 to {MaxDisplayNameLength} characters."));
         }
 
-        var checksum = OptionalString(body, "checksum");
+        var checksum = OptionalString(json, "checksum");
         if (checksum is not { Length: > 0 and <= MaxChecksumLength } || !checksum.All(c => c is > ' ' and <= '~'))
         {
             return TypedResults.Problem(Problems.Invalid(

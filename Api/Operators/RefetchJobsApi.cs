@@ -42,6 +42,7 @@ public static partial class RefetchJobsApi
             .WithTags("Refetch jobs");
 
         jobs.MapPost("/", StartAsync)
+            .RefusesInvalidJsonText()
             .RequireAuthorization(OperatorRoles.CanChange)
             .WithSummary("Start a bulk refetch")
             .WithDescription(
@@ -77,11 +78,11 @@ public static partial class RefetchJobsApi
     }
 
     private static async Task<Results<Accepted<RefetchJobResponse>, ProblemHttpResult>> StartAsync(
-        JsonElement body, IGrainFactory grains, TimeProvider time, ILoggerFactory loggers)
+        JsonElement? body, IGrainFactory grains, TimeProvider time, ILoggerFactory loggers)
     {
         var now = time.GetUtcNow();
         var reader = new SpecReader(now);
-        if (reader.Read(body) is not { } spec)
+        if (reader.Read(body ?? default) is not { } spec)
         {
             return TypedResults.Problem(reader.Problem!);
         }

@@ -111,7 +111,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         await Cluster.DisposeAsync();
     }
 
-    private static string RepositoryRoot()
+    /// <summary>The folder holding Fleet.Orleans.sln above the test output, or the output folder when there is none.</summary>
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
