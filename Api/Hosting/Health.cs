@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Azure.Data.Tables;
+using Fleet.Api.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -21,12 +22,12 @@ internal static class Health
     public static void MapFleetHealth(this IEndpointRouteBuilder app)
     {
         // Alive: the process answers. Ready: it can reach the cluster and storage, so it may take traffic.
-        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).AllowAnonymous();
+        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).AllowAnonymous().RequireRateLimiting(RateLimits.Public);
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains("ready"),
             ResponseWriter = WriteAsync,
-        }).AllowAnonymous();
+        }).AllowAnonymous().RequireRateLimiting(RateLimits.Public);
     }
 
     internal static CancellationTokenSource Timeout(CancellationToken cancellationToken)
