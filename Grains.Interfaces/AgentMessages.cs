@@ -10,7 +10,11 @@ public sealed record EnrollRequest(
 
 /// <summary>The node key the agent presents on every later request.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.enroll-result")]
-public sealed record EnrollResult([property: Id(0)] string NodeKey);
+public sealed record EnrollResult([property: Id(0)] string NodeKey)
+{
+    /// <summary>Without the key's secret: Orleans prints a response's body when it traces messages.</summary>
+    public override string ToString() => $"EnrollResult {{ NodeKey = {NodeKey.Split(':')[0]}:(secret) }}";
+}
 
 /// <summary>What <c>distributed/read</c> hands the agent: query name to SQL, empty when nothing is owed.</summary>
 [GenerateSerializer, Immutable, Alias("fleet.distributed-read")]

@@ -1,5 +1,6 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Events;
+using Fleet.Grains.Idempotency;
 using Fleet.Grains.Index;
 using Fleet.Grains.Jobs;
 using Fleet.Grains.Mdm;
@@ -36,6 +37,10 @@ public static class FleetGrainsServiceCollectionExtensions
             .Bind(configuration.GetSection(RefetchJobOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RefetchJobOptions>>(new RefetchJobOptionsValidator(configuration));
+        services.AddOptions<IdempotencyOptions>()
+            .Bind(configuration.GetSection(IdempotencyOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<IdempotencyOptions>>(new IdempotencyOptionsValidator(configuration));
         services.TryAddSingleton(TimeProvider.System);
         AddPush(services, configuration);
         AddIdentity(services, configuration);

@@ -20,6 +20,10 @@ public static class FleetStorage
 
     /// <summary>Grain storage provider holding each bulk refetch job's spec, cursor and counts.</summary>
     public const string JobStore = "refetch-jobs";
+
+    /// <summary>Grain storage provider holding the first answers to operator requests sent with an idempotency key.</summary>
+    public const string IdempotencyStore = "idempotency";
+
     /// <summary>Azure table holding grain state (Orleans' default name), which the index repair reads to list hosts.</summary>
     public const string GrainStateTable = "OrleansGrainState";
 

@@ -35,6 +35,7 @@ public static class FleetSiloBuilderExtensions
         silo.AddAzureTableGrainStorage(FleetStorage.TeamStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.IdentityStore, options => options.TableServiceClient = tables);
         silo.AddAzureTableGrainStorage(FleetStorage.JobStore, options => options.TableServiceClient = tables);
+        silo.AddAzureTableGrainStorage(FleetStorage.IdempotencyStore, options => options.TableServiceClient = tables);
         silo.UseAzureTableReminderService(options => options.TableServiceClient = tables);
 
         // Orleans refuses reminder periods below its minimum (1 minute by default); follow the configured period.

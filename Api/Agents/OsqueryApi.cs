@@ -16,24 +16,24 @@ public static partial class OsqueryApi
     {
         var osquery = app.MapGroup(prefix).AllowAnonymous().WithTags("Agents").CountsAgentRequests(prefix);
 
-        osquery.MapPost("/enroll", EnrollAsync);
-        osquery.MapPost("/config", ConfigAsync);
-        osquery.MapPost("/distributed/read", ReadAsync);
-        osquery.MapPost("/distributed/write", WriteAsync);
-        osquery.MapPost("/log", LogAsync);
+        osquery.MapPost("/enroll", EnrollAsync).RequireRateLimiting(RateLimits.Enroll);
+        osquery.MapPost("/config", ConfigAsync).RequireRateLimiting(RateLimits.Agents);
+        osquery.MapPost("/distributed/read", ReadAsync).RequireRateLimiting(RateLimits.Agents);
+        osquery.MapPost("/distributed/write", WriteAsync).RequireRateLimiting(RateLimits.Agents);
+        osquery.MapPost("/log", LogAsync).RequireRateLimiting(RateLimits.Agents);
 
         return osquery;
     }
 
     private static async Task<IResult> EnrollAsync(
-        HttpRequest request, EnrollSecretVerifier secrets, IGrainFactory grains, ILoggerFactory loggers)
+        HttpRequest request, EnrollSecretVerifier secrets, EnrollHostLimiter hostLimits, IGrainFactory grains, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger(typeof(OsqueryApi));
         var parsed = await OsqueryMessages.ReadEnrollAsync(request, request.HttpContext.RequestAborted);
         if (parsed.Error is { } error)
         {
             LogBadRequest(logger, "enroll", error);
-            return AgentResults.BadRequest(error);
+            return AgentResults.Refused(parsed);
         }
 
         var enroll = parsed.Value!;
@@ -44,6 +44,15 @@ public static partial class OsqueryApi
             return AgentResults.NodeInvalid("The enroll secret is not valid.");
         }
 
+        // Only enrollments with a valid secret count against the host, so nobody without one can lock a host out;
+        // guesses are limited per source.
+        if (!hostLimits.TryAcquire(request.HttpContext, enroll.HostId, out var retryAfter))
+        {
+            LogEnrollThrottled(logger, enroll.HostId);
+            request.HttpContext.Response.Headers.RetryAfter = RateLimits.RetryAfterSeconds(retryAfter);
+            return AgentResults.TooManyRequests("This host enrolled too often; retry later.");
+        }
+
         var result = await grains.GetGrain<IHostGrain>(enroll.HostId).EnrollAsync(new EnrollRequest(enroll.HostDetails));
 
         return TypedResults.Ok(new { node_key = result.NodeKey });
@@ -52,7 +61,7 @@ public static partial class OsqueryApi
     private static async Task<IResult> ConfigAsync(
         HttpRequest request, IGrainFactory grains, IdempotentCalls calls, ILoggerFactory loggers)
     {
-        var key = await ReadNodeKeyAsync(request, "config", loggers);
+        var key = await ReadNodeKeyAsync(request, "config", OsqueryMessages.MaxNodeKeyBodyBytes, loggers);
         if (key.Failure is { } failure)
         {
             return failure;
@@ -65,7 +74,7 @@ public static partial class OsqueryApi
 
     private static async Task<IResult> ReadAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
     {
-        var key = await ReadNodeKeyAsync(request, "distributed/read", loggers);
+        var key = await ReadNodeKeyAsync(request, "distributed/read", OsqueryMessages.MaxNodeKeyBodyBytes, loggers);
         if (key.Failure is { } failure)
         {
             return failure;
@@ -83,7 +92,7 @@ public static partial class OsqueryApi
         if (parsed.Error is { } error)
         {
             LogBadRequest(logger, "distributed/write", error);
-            return AgentResults.BadRequest(error);
+            return AgentResults.Refused(parsed);
         }
 
         var write = parsed.Value!;
@@ -102,7 +111,7 @@ public static partial class OsqueryApi
 
     private static async Task<IResult> LogAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
     {
-        var key = await ReadNodeKeyAsync(request, "log", loggers);
+        var key = await ReadNodeKeyAsync(request, "log", OsqueryMessages.MaxLogBodyBytes, loggers);
         if (key.Failure is { } failure)
         {
             return failure;
@@ -114,14 +123,14 @@ public static partial class OsqueryApi
     }
 
     private static async Task<(string? HostId, string? Secret, IResult? Failure)> ReadNodeKeyAsync(
-        HttpRequest request, string endpoint, ILoggerFactory loggers)
+        HttpRequest request, string endpoint, int limit, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger(typeof(OsqueryApi));
-        var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, request.HttpContext.RequestAborted);
+        var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, limit, request.HttpContext.RequestAborted);
         if (parsed.Error is { } error)
         {
             LogBadRequest(logger, endpoint, error);
-            return (null, null, AgentResults.BadRequest(error));
+            return (null, null, AgentResults.Refused(parsed));
         }
 
         if (!NodeKeys.TryParse(parsed.Value, out var hostId, out var secret))
@@ -143,6 +152,9 @@ public static partial class OsqueryApi
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Warning, Message = "osquery enroll: wrong enroll secret for host {HostId}")]
     private static partial void LogEnrollRefused(ILogger logger, string hostId);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "osquery enroll: host {HostId} refused, it enrolled too often")]
+    private static partial void LogEnrollThrottled(ILogger logger, string hostId);
 }
 
 /// <summary>osquery's error shapes: <c>node_invalid</c> tells the agent whether to re-enroll.</summary>
@@ -153,6 +165,16 @@ internal static class AgentResults
 
     public static IResult BadRequest(string error) =>
         TypedResults.Json(new { error, node_invalid = false }, statusCode: StatusCodes.Status400BadRequest);
+
+    /// <summary>A body that could not be read: 413 when it was over its limit, otherwise 400.</summary>
+    public static IResult Refused<T>(Parsed<T> parsed) => parsed.TooLarge ? TooLarge(parsed.Error!) : BadRequest(parsed.Error!);
+
+    public static IResult TooLarge(string error) =>
+        TypedResults.Json(new { error, node_invalid = false }, statusCode: StatusCodes.Status413PayloadTooLarge);
+
+    /// <summary>osquery treats any status but 200 as a failed request and tries again at its next interval.</summary>
+    public static IResult TooManyRequests(string error) =>
+        TypedResults.Json(new { error, node_invalid = false }, statusCode: StatusCodes.Status429TooManyRequests);
 }
 
 /// <summary>The osquery configuration every agent gets.</summary>

@@ -5,10 +5,12 @@ using Fleet.Contracts;
 
 namespace Fleet.Api.Agents;
 
-/// <summary>A parsed agent message, or why it could not be parsed.</summary>
-internal readonly record struct Parsed<T>(T? Value, string? Error)
+/// <summary>A parsed agent message, or why it could not be parsed; <see cref="TooLarge"/> when it was over its limit.</summary>
+internal readonly record struct Parsed<T>(T? Value, string? Error, bool TooLarge = false)
 {
     public static Parsed<T> Fail(string error) => new(default, error);
+
+    public static Parsed<T> Oversized(int limit) => new(default, $"The body is larger than {limit} bytes.", TooLarge: true);
 }
 
 /// <summary>An enrollment after parsing: the canonical host id and what the agent said about itself.</summary>
@@ -26,32 +28,47 @@ internal sealed record WriteMessage(string NodeKey, DetailResults Results);
 /// </summary>
 internal static class OsqueryMessages
 {
-    /// <summary>Real enroll bodies are ~2 KB and detail-query writes ~5 KB; this leaves ample room.</summary>
-    public const int MaxBodyBytes = 1024 * 1024;
+    /// <summary>Config and distributed read carry only the node key (~100 bytes).</summary>
+    public const int MaxNodeKeyBodyBytes = 16 * 1024;
+
+    /// <summary>30 times the largest real enrollment measured (2,121 bytes, osquery-perf macOS 14.1.2).</summary>
+    public const int MaxEnrollBodyBytes = 64 * 1024;
+
+    /// <summary>
+    /// About 60 times the largest real detail-query write measured (4,230 bytes, osquery-perf macOS 14.1.2); only
+    /// detail queries are sent to this server, so inventory-sized writes do not come.
+    /// </summary>
+    public const int MaxWriteBodyBytes = 256 * 1024;
+
+    /// <summary>
+    /// Result logs: osquery batches up to 1,024 lines a request. No real log body was at hand to measure, so the
+    /// limit is the former 1 MiB for every endpoint.
+    /// </summary>
+    public const int MaxLogBodyBytes = 1024 * 1024;
 
     private static readonly JsonDocumentOptions s_options = new() { MaxDepth = FleetJson.MaxDepth };
 
-    public static Task<Parsed<string>> ReadNodeKeyAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ReadAsync(request, ParseNodeKey, cancellationToken);
+    public static Task<Parsed<string>> ReadNodeKeyAsync(HttpRequest request, int limit, CancellationToken cancellationToken) =>
+        ReadAsync(request, limit, ParseNodeKey, cancellationToken);
 
     public static Task<Parsed<EnrollMessage>> ReadEnrollAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ReadAsync(request, ParseEnroll, cancellationToken);
+        ReadAsync(request, MaxEnrollBodyBytes, ParseEnroll, cancellationToken);
 
     public static Task<Parsed<WriteMessage>> ReadWriteAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ReadAsync(request, ParseWrite, cancellationToken);
+        ReadAsync(request, MaxWriteBodyBytes, ParseWrite, cancellationToken);
 
     /// <summary>
     /// Reads and parses a body. Text that is valid JSON but not valid Unicode (invalid UTF-8, lone
     /// surrogates in escapes) only fails when a string is read, so that is caught here too.
     /// </summary>
     private static async Task<Parsed<T>> ReadAsync<T>(
-        HttpRequest request, Func<JsonElement, Parsed<T>> parse, CancellationToken cancellationToken)
+        HttpRequest request, int limit, Func<JsonElement, Parsed<T>> parse, CancellationToken cancellationToken)
     {
-        var document = await ReadDocumentAsync(request, cancellationToken);
+        var document = await ReadDocumentAsync(request, limit, cancellationToken);
         using var owned = document.Value;
         if (document.Error is { } error)
         {
-            return Parsed<T>.Fail(error);
+            return new Parsed<T>(default, error, document.TooLarge);
         }
 
         try
@@ -184,11 +201,11 @@ internal static class OsqueryMessages
         return new Parsed<WriteMessage>(new WriteMessage(nodeKey!, new DetailResults(rows, statuses, messages)), null);
     }
 
-    private static async Task<Parsed<JsonDocument>> ReadDocumentAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<Parsed<JsonDocument>> ReadDocumentAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
     {
-        if (request.ContentLength > MaxBodyBytes)
+        if (request.ContentLength > limit)
         {
-            return Parsed<JsonDocument>.Fail($"The body is larger than {MaxBodyBytes} bytes.");
+            return Parsed<JsonDocument>.Oversized(limit);
         }
 
         var buffer = new ArrayBufferWriter<byte>();
@@ -196,9 +213,9 @@ internal static class OsqueryMessages
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            if (buffer.WrittenCount + read > MaxBodyBytes)
+            if (buffer.WrittenCount + read > limit)
             {
-                return Parsed<JsonDocument>.Fail($"The body is larger than {MaxBodyBytes} bytes.");
+                return Parsed<JsonDocument>.Oversized(limit);
             }
 
             buffer.Write(chunk.AsSpan(0, read));

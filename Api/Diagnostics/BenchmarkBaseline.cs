@@ -22,7 +22,7 @@ public static class BenchmarkBaseline
 
         app.MapPost("/bench/baseline/distributed/read", async (HttpRequest request) =>
         {
-            var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, request.HttpContext.RequestAborted);
+            var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, OsqueryMessages.MaxNodeKeyBodyBytes, request.HttpContext.RequestAborted);
 
             return parsed.Error is { } error ? AgentResults.BadRequest(error) : TypedResults.Ok(new { queries = s_noQueries });
         }).AllowAnonymous().ExcludeFromDescription();

@@ -27,7 +27,7 @@ public static class ApiDocumentation
 
     public static IEndpointRouteBuilder MapFleetApiDocumentation(this IEndpointRouteBuilder app)
     {
-        app.MapOpenApi(DocumentPath).AllowAnonymous();
+        app.MapOpenApi(DocumentPath).AllowAnonymous().RequireRateLimiting(RateLimits.Public);
 
         // Scalar serves its bundle from the assembly (scalar.js under /docs); everything that would call
         // out of the Api is switched off, so the page works on a network without Internet access.
@@ -45,7 +45,8 @@ public static class ApiDocumentation
                     .DisableAgent()
                     .DisableMcp();
             })
-            .AllowAnonymous();
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimits.Public);
 
         return app;
     }

@@ -42,7 +42,8 @@ public static class HostEventsApi
     {
         var events = app.MapGroup("/api/v1/events")
             .RequireAuthorization(OperatorRoles.CanRead)
-            .WithTags("Events");
+            .WithTags("Events")
+            .AsOperatorApi();
 
         events.MapGet("/", Stream)
             .WithSummary("Follow host changes live")

@@ -1,3 +1,4 @@
+using Fleet.Api.Security;
 using Fleet.Telemetry;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -17,8 +18,8 @@ internal static class Health
     public static void MapFleetHealth(this IEndpointRouteBuilder app)
     {
         // Alive: the process answers. Ready: it can reach the cluster and storage, so it may take traffic.
-        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).AllowAnonymous();
-        app.MapFleetReadiness().AllowAnonymous();
+        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "alive" })).AllowAnonymous().RequireRateLimiting(RateLimits.Public);
+        app.MapFleetReadiness().AllowAnonymous().RequireRateLimiting(RateLimits.Public);
     }
 }
 

@@ -1,5 +1,7 @@
+using Fleet.Api.Hosting;
 using Fleet.Api.Mdm.Identity;
 using Fleet.Api.Mdm.Plist;
+using Fleet.Api.Security;
 using Fleet.Contracts;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
@@ -27,7 +29,7 @@ public static partial class MdmApi
 
     public static RouteGroupBuilder MapMdmApi(this IEndpointRouteBuilder app)
     {
-        var mdm = app.MapGroup("/mdm").AllowAnonymous().WithTags("MDM");
+        var mdm = app.MapGroup("/mdm").AllowAnonymous().WithTags("MDM").RequireRateLimiting(RateLimits.Mdm);
 
         mdm.MapPut("/checkin", CheckInAsync);
         mdm.MapPut("/connect", ConnectAsync);
@@ -170,7 +172,7 @@ public static partial class MdmApi
     /// </summary>
     private static async Task<DeviceMessage> ReadMessageAsync(HttpContext context, Device device, int maxBytes)
     {
-        var body = await ReadBodyAsync(context.Request, maxBytes);
+        var body = await RequestBodies.ReadAsync(context.Request, maxBytes);
         if (body is null)
         {
             return new DeviceMessage { Refusal = TooLarge(context, device.Logger, maxBytes) };
@@ -211,29 +213,6 @@ public static partial class MdmApi
         }
 
         return new DeviceMessage { Message = message, HostId = hostId, Claimed = claimed };
-    }
-
-    /// <summary>The body, or null when it is larger than <paramref name="limit"/> (checked before and while reading).</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var body = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        while (await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted) is var read and > 0)
-        {
-            if (body.Length + read > limit)
-            {
-                return null;
-            }
-
-            body.Write(chunk, 0, read);
-        }
-
-        return body.ToArray();
     }
 
     private static bool IsMediaType(HttpRequest request, string expected) =>

@@ -20,7 +20,8 @@ public static class ConfigurationProfilesApi
     {
         var profiles = app.MapGroup("/api/v1/configuration_profiles")
             .RequireAuthorization(OperatorRoles.CanRead)
-            .WithTags("Configuration profiles");
+            .WithTags("Configuration profiles")
+            .AsOperatorApi();
 
         profiles.MapGet("/", ListAsync)
             .WithSummary("List a team's profiles")

@@ -30,7 +30,8 @@ public static partial class HostsApi
         var hosts = app.MapGroup("/api/v1/hosts")
             .RequireAuthorization(OperatorRoles.CanRead)
             .WithTags("Hosts")
-            .MarksRouteHost();
+            .MarksRouteHost()
+            .AsOperatorApi();
 
         hosts.MapGet("/", ListAsync)
             .WithSummary("List hosts")

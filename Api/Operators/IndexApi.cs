@@ -16,7 +16,8 @@ public static class IndexApi
     {
         var index = app.MapGroup("/api/v1/index")
             .RequireAuthorization(OperatorRoles.CanChange)
-            .WithTags("Host index");
+            .WithTags("Host index")
+            .AsOperatorApi();
 
         index.MapPost("/shards/{shard}/repair", RepairShardAsync)
             .WithSummary("Repair one index shard")

@@ -39,7 +39,8 @@ public static partial class RefetchJobsApi
     {
         var jobs = app.MapGroup("/api/v1/refetch_jobs")
             .RequireAuthorization(OperatorRoles.CanRead)
-            .WithTags("Refetch jobs");
+            .WithTags("Refetch jobs")
+            .AsOperatorApi();
 
         jobs.MapPost("/", StartAsync)
             .RefusesInvalidJsonText()

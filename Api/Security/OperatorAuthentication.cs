@@ -26,8 +26,15 @@ public sealed class OperatorTokenOptions
 {
     public const string SectionName = "Fleet:Api";
 
-    /// <summary>The accepted tokens; none means every operator request is refused.</summary>
+    /// <summary>The accepted tokens; none (here and in <see cref="TokensFile"/>) means every operator request is refused.</summary>
     public List<OperatorToken> Tokens { get; set; } = [];
+
+    /// <summary>
+    /// A JSON file of more tokens, an array of objects with <c>name</c>, <c>role</c> and <c>token</c> or <c>sha256</c>;
+    /// re-read when it changes. A file that is missing or invalid at start-up stops the start; later, the tokens
+    /// read before stay in force until the file is valid again.
+    /// </summary>
+    public string? TokensFile { get; set; }
 }
 
 /// <summary>One operator token: give either the token itself or its SHA-256 (hex), never both.</summary>
@@ -44,26 +51,43 @@ public sealed class OperatorToken
 
     /// <summary><c>observer</c> or <c>maintainer</c>.</summary>
     public string Role { get; set; } = OperatorRoles.Observer;
+
+    internal const int MinLength = 16;
+
+    internal static bool IsSha256Hex(string hex) => hex.Length == 64 && hex.All(char.IsAsciiHexDigit);
 }
 
 internal sealed class OperatorTokenValidator : IValidateOptions<OperatorTokenOptions>
 {
     public ValidateOptionsResult Validate(string? name, OperatorTokenOptions options)
     {
-        var errors = new List<string>();
-        for (var i = 0; i < options.Tokens.Count; i++)
+        var errors = Problems(options.Tokens, $"{OperatorTokenOptions.SectionName}:Tokens");
+        if (options.TokensFile is { Length: > 0 } file)
         {
-            var token = options.Tokens[i];
-            var key = $"{OperatorTokenOptions.SectionName}:Tokens:{i}";
+            var read = OperatorTokenFile.Read(file);
+            errors.AddRange(read.Error is { } error ? [error] : Problems(read.Tokens, $"{OperatorTokenOptions.SectionName}:TokensFile {file}, entry"));
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>What is wrong with each token, each sentence naming the entry as <paramref name="prefix"/>:index.</summary>
+    public static List<string> Problems(IReadOnlyList<OperatorToken> tokens, string prefix)
+    {
+        var errors = new List<string>();
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var token = tokens[i];
+            var key = $"{prefix}:{i}";
             if (string.IsNullOrEmpty(token.Token) == string.IsNullOrEmpty(token.Sha256))
             {
                 errors.Add($"{key} needs exactly one of Token or Sha256.");
             }
-            else if (token.Token is { Length: < 16 })
+            else if (token.Token is { Length: < OperatorToken.MinLength })
             {
-                errors.Add($"{key}:Token must be at least 16 characters.");
+                errors.Add($"{key}:Token must be at least {OperatorToken.MinLength} characters.");
             }
-            else if (token.Sha256 is { } hex && (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit)))
+            else if (token.Sha256 is { } hex && !OperatorToken.IsSha256Hex(hex))
             {
                 errors.Add($"{key}:Sha256 must be 64 hex digits.");
             }
@@ -74,7 +98,7 @@ internal sealed class OperatorTokenValidator : IValidateOptions<OperatorTokenOpt
             }
         }
 
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        return errors;
     }
 }
 
@@ -84,7 +108,7 @@ internal sealed class OperatorTokenValidator : IValidateOptions<OperatorTokenOpt
 /// </summary>
 internal sealed partial class OperatorTokenHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
-    IOptionsMonitor<OperatorTokenOptions> tokens,
+    OperatorTokenStore tokens,
     IProblemDetailsService problems,
     ILoggerFactory loggerFactory,
     UrlEncoder encoder) : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, loggerFactory, encoder)
@@ -106,11 +130,11 @@ internal sealed partial class OperatorTokenHandler(
         }
 
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
-        OperatorToken? match = null;
-        foreach (var candidate in tokens.CurrentValue.Tokens)
+        KnownToken? match = null;
+        foreach (var candidate in tokens.Current)
         {
             // Compare against every token so the time taken does not tell which one came close.
-            if (CryptographicOperations.FixedTimeEquals(presented, HashOf(candidate)))
+            if (CryptographicOperations.FixedTimeEquals(presented, candidate.Hash))
             {
                 match = candidate;
             }
@@ -159,10 +183,6 @@ internal sealed partial class OperatorTokenHandler(
             ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
         });
     }
-
-    private static byte[] HashOf(OperatorToken token) => token.Token is { } clear
-        ? SHA256.HashData(Encoding.UTF8.GetBytes(clear))
-        : Convert.FromHexString(token.Sha256!);
 }
 
 internal static class OperatorAuthenticationSetup
@@ -173,6 +193,8 @@ internal static class OperatorAuthenticationSetup
             .Bind(configuration.GetSection(OperatorTokenOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<OperatorTokenOptions>, OperatorTokenValidator>();
+        services.AddSingleton<IPostConfigureOptions<OperatorTokenOptions>, OperatorTokenHashing>();
+        services.AddSingleton<OperatorTokenStore>();
         services.AddAuthentication(OperatorTokenHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, OperatorTokenHandler>(OperatorTokenHandler.SchemeName, null);
         services.AddAuthorizationBuilder()

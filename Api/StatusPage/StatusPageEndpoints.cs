@@ -1,4 +1,5 @@
 using System.Text.Encodings.Web;
+using Fleet.Api.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -38,13 +39,13 @@ public static class StatusPageEndpoints
         // Declared in the page, so the browser does not ask for /favicon.ico and log a 404.
         var icon = Resource("favicon.svg");
 
-        app.MapGet("/", (HttpContext context) => Page(context, html, "text/html; charset=utf-8")).AllowAnonymous().ExcludeFromDescription();
+        app.MapGet("/", (HttpContext context) => Page(context, html, "text/html; charset=utf-8")).AllowAnonymous().ExcludeFromDescription().RequireRateLimiting(RateLimits.Public);
         app.MapGet("/status/app.js", (HttpContext context) => Page(context, script, "text/javascript; charset=utf-8"))
-            .AllowAnonymous().ExcludeFromDescription();
+            .AllowAnonymous().ExcludeFromDescription().RequireRateLimiting(RateLimits.Public);
         app.MapGet("/status/app.css", (HttpContext context) => Page(context, styles, "text/css; charset=utf-8"))
-            .AllowAnonymous().ExcludeFromDescription();
+            .AllowAnonymous().ExcludeFromDescription().RequireRateLimiting(RateLimits.Public);
         app.MapGet("/status/favicon.svg", (HttpContext context) => Page(context, icon, "image/svg+xml"))
-            .AllowAnonymous().ExcludeFromDescription();
+            .AllowAnonymous().ExcludeFromDescription().RequireRateLimiting(RateLimits.Public);
 
         return app;
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Xml;
 
 namespace Fleet.Api.Mdm.Plist;
@@ -13,12 +14,12 @@ public readonly record struct PlistLimits(int MaxBytes, int MaxDepth = PlistLimi
 }
 
 /// <summary>
-/// Reads Apple XML property lists, treating every body as hostile. Apple's bodies carry a DOCTYPE line,
-/// so the DTD is skipped rather than refused; nothing is ever resolved or expanded from it, which makes
-/// an entity declared there an undeclared reference (an error) instead of an expansion. Size is checked
-/// before parsing, depth while parsing.
+/// Reads Apple XML property lists, treating every body as hostile. Apple's bodies carry one DOCTYPE line, naming
+/// Apple's plist DTD by its public id; that line is accepted and never fetched. Any other document type, and
+/// any internal subset (where entities are declared), is refused before the XML is parsed. The parser is still
+/// set to resolve and expand nothing. Size is checked before parsing, depth while parsing.
 /// </summary>
-public static class PlistReader
+public static partial class PlistReader
 {
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -40,6 +41,7 @@ public static class PlistReader
         }
 
         var text = Decode(body);
+        RefuseDocumentType(text);
         var settings = new XmlReaderSettings
         {
             DtdProcessing = DtdProcessing.Ignore,
@@ -61,6 +63,30 @@ public static class PlistReader
             throw new PlistFormatException(PlistError.Xml, $"The body is not well-formed XML: {exception.Message}", exception);
         }
     }
+
+    // XML allows one DOCTYPE, before the root element; "<!DOCTYPE" elsewhere can only sit in a comment or CDATA,
+    // which a device has no reason to send either, so the first occurrence anywhere is the one judged.
+    private static void RefuseDocumentType(string text)
+    {
+        var start = text.IndexOf("<!DOCTYPE", StringComparison.Ordinal);
+        if (start < 0)
+        {
+            return;
+        }
+
+        var end = text.IndexOf('>', start);
+        var declaration = end < 0 ? text[start..] : text[start..(end + 1)];
+        if (!AppleDocumentType().IsMatch(declaration))
+        {
+            throw new PlistFormatException(
+                PlistError.Dtd,
+                "The body declares a document type other than Apple's plist DTD, or declares entities; DTDs are refused.");
+        }
+    }
+
+    [GeneratedRegex("""^<!DOCTYPE\s+plist\s+PUBLIC\s+"-//Apple(?: Computer)?//DTD PLIST 1\.0//EN"\s+"http://www\.apple\.com/DTDs/PropertyList-1\.0\.dtd"\s*>$""",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex AppleDocumentType();
 
     private static string Decode(ReadOnlySpan<byte> body)
     {

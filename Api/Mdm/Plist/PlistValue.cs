@@ -108,6 +108,9 @@ public enum PlistError
 
     /// <summary>A value that does not parse as its kind (an integer, a date, base64).</summary>
     Value,
+
+    /// <summary>A document type other than Apple's plain plist one: declarations, or another DTD.</summary>
+    Dtd,
 }
 
 /// <summary>A body that is not an acceptable property list; the message says where and why.</summary>

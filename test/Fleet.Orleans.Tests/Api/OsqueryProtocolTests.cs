@@ -302,7 +302,7 @@ public sealed class OsqueryProtocolTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Write_WithOversizedBody_Returns400NotNodeInvalid()
+    public async Task Write_WithOversizedBody_Returns413NotNodeInvalid()
     {
         using var http = fixture.AgentClient();
         var agent = await TestAgent.EnrollAsync(http, AgentProfile.MacOs14);
@@ -312,7 +312,8 @@ public sealed class OsqueryProtocolTests(ClusterFixture fixture)
 
         using var response = await http.PostJsonAsync(WritePath, body.ToJsonString());
 
-        await ExpectBadAgentRequestAsync(response, $"host {agent.HostId}: write of more than 1 MiB");
+        var error = await ExpectStatusAsync(response, HttpStatusCode.RequestEntityTooLarge, $"host {agent.HostId}: write of more than 1 MiB");
+        Assert.Equal(false, error["node_invalid"]?.GetValue<bool>());
     }
 
     [Fact]
