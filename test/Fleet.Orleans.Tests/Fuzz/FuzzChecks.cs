@@ -60,7 +60,10 @@ internal static class FuzzChecks
         Assert.False(string.IsNullOrWhiteSpace(ApiTestKit.Text(problem, "title")), $"{context}: problem without a title: '{Shorten(answer.Body)}'");
     }
 
-    /// <summary>osquery errors: 400 with an error sentence, or 401 with <c>node_invalid: true</c>; successes are JSON.</summary>
+    /// <summary>
+    /// osquery errors: 400 (unreadable) or 413 (over the endpoint's body limit) with an error sentence and
+    /// <c>node_invalid: false</c>, or 401 with <c>node_invalid: true</c>; successes are JSON.
+    /// </summary>
     public static void ExpectAgentAnswer(FuzzAnswer answer, string context)
     {
         var body = ParseObject(answer.Body, context);
@@ -69,7 +72,7 @@ internal static class FuzzChecks
             return;
         }
 
-        Assert.True(answer.Code is 400 or 401, $"{context}: agent error {answer.Code}, expected 400 or 401: '{Shorten(answer.Body)}'");
+        Assert.True(answer.Code is 400 or 401 or 413, $"{context}: agent error {answer.Code}, expected 400, 401 or 413: '{Shorten(answer.Body)}'");
         Assert.False(string.IsNullOrWhiteSpace(ApiTestKit.Text(body, "error")), $"{context}: agent error without a sentence: '{Shorten(answer.Body)}'");
         Assert.True(
             body["node_invalid"] is JsonValue flag && flag.TryGetValue<bool>(out var invalid) && invalid == (answer.Code == 401),

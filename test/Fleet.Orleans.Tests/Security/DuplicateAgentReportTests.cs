@@ -33,7 +33,8 @@ public sealed class DuplicateAgentReportTests(ClusterFixture fixture)
                 return await ExpectStatusAsync(response, HttpStatusCode.OK, $"job {Text(job, "job_id")}");
             },
             j => Text(j, "state") == "completed",
-            $"job {Text(job, "job_id")} completing");
+            $"job {Text(job, "job_id")} completing",
+            TimeSpan.FromSeconds(20));
 
         Assert.Equal(HttpStatusCode.OK, first);
         Assert.Equal(HttpStatusCode.OK, second);
