@@ -22,15 +22,16 @@ public sealed class AgentOptions
 }
 
 /// <summary>
-/// Checks an agent's enroll secret in constant time against the configured list and the secrets file. Only
-/// SHA-256 hashes are kept; the file's are taken again when its size or write time changes (looked at no
-/// more than once a second).
+/// Checks an agent's enroll secret in constant time against the configured list and the secrets file by
+/// SHA-256 hash: the list's are taken again when the options are re-read, the file's when its size or write
+/// time changes (looked at no more than once a second).
 /// </summary>
 public sealed partial class EnrollSecretVerifier(IOptionsMonitor<AgentOptions> options, TimeProvider time, ILogger<EnrollSecretVerifier> logger)
 {
     private static readonly TimeSpan s_fileCheckPeriod = TimeSpan.FromSeconds(1);
 
     private readonly Lock _gate = new();
+    private ConfiguredSecrets _configured = new([], []);
     private SecretsFile _file = SecretsFile.None;
     private DateTimeOffset _fileCheckedAt = DateTimeOffset.MinValue;
 
@@ -43,12 +44,7 @@ public sealed partial class EnrollSecretVerifier(IOptionsMonitor<AgentOptions> o
 
         var hash = Hash(presented);
         var valid = false;
-        foreach (var secret in options.CurrentValue.EnrollSecrets)
-        {
-            valid |= CryptographicOperations.FixedTimeEquals(hash, Hash(secret));
-        }
-
-        foreach (var known in FileHashes())
+        foreach (var known in ConfiguredHashes().Concat(FileHashes()))
         {
             valid |= CryptographicOperations.FixedTimeEquals(hash, known);
         }
@@ -57,6 +53,20 @@ public sealed partial class EnrollSecretVerifier(IOptionsMonitor<AgentOptions> o
     }
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    /// <summary>The configured secrets' hashes, taken again only when the options are re-read.</summary>
+    private IReadOnlyList<byte[]> ConfiguredHashes()
+    {
+        var secrets = options.CurrentValue.EnrollSecrets;
+        var cached = _configured;
+        if (!ReferenceEquals(cached.Secrets, secrets))
+        {
+            cached = new ConfiguredSecrets(secrets, [.. secrets.Select(Hash)]);
+            _configured = cached;
+        }
+
+        return cached.Hashes;
+    }
 
     private IReadOnlyList<byte[]> FileHashes()
     {
@@ -107,6 +117,8 @@ public sealed partial class EnrollSecretVerifier(IOptionsMonitor<AgentOptions> o
             return new SecretsFile(path, stamp, []);
         }
     }
+
+    private sealed record ConfiguredSecrets(List<string> Secrets, IReadOnlyList<byte[]> Hashes);
 
     private sealed record SecretsFile(string? Path, (long Length, DateTime Written) Stamp, IReadOnlyList<byte[]> Hashes)
     {
