@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Fleet.Contracts;
 
 /// <summary>
@@ -76,4 +78,11 @@ public interface IHostGrain : IGrainWithStringKey
     /// </summary>
     [Alias("index-entry")]
     Task<HostIndexEntry?> RepublishAsync();
+
+    /// <summary>
+    /// Runs the host's due wake-ups, as its timer would, and answers its index shard with its entry. Sent by
+    /// the shard's sweep for hosts whose wake-up is overdue: after a crash it is what re-activates them.
+    /// </summary>
+    [OneWay, Alias("wake")]
+    Task WakeAsync();
 }

@@ -19,7 +19,8 @@ public sealed record HostIndexEntry(
     [property: Id(11)] ProfileStatus OsSettings = ProfileStatus.None,
     [property: Id(12)] DateTimeOffset? CertificateNotAfter = null,
     [property: Id(13)] IdentityState? Identity = null,
-    [property: Id(14)] string? RefetchJobId = null);
+    [property: Id(14)] string? RefetchJobId = null,
+    [property: Id(15)] DateTimeOffset? WakeAt = null);
 
 /// <summary>
 /// A filter over the index. Null fields match everything. <see cref="CertificateExpiresBefore"/> keeps hosts
@@ -66,6 +67,22 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     /// <summary>Records a host's fields; an entry older than the one held is ignored.</summary>
     [OneWay, Alias("publish")]
     Task PublishAsync(HostIndexEntry entry);
+
+    /// <summary>
+    /// Records a host's entry and a wake-up it is about to store, and answers once both are saved. The host
+    /// calls it before writing a state whose wake-up is earlier than the shard may hold, so that after a
+    /// crash the shard's sweep re-activates the host in time. Until the host publishes the revision after
+    /// <paramref name="entry"/>, older publishes cannot take the wake-up away.
+    /// </summary>
+    [AlwaysInterleave, Alias("track-wake")]
+    Task TrackWakeAsync(HostIndexEntry entry, DateTimeOffset wakeAt);
+
+    /// <summary>
+    /// A host the sweep woke answers with its entry: its stored wake-up replaces one that fell due, even a
+    /// wake-up tracked for a write that never happened.
+    /// </summary>
+    [OneWay, Alias("publish-after-wake")]
+    Task PublishAfterWakeAsync(HostIndexEntry entry);
 
     /// <summary>Reads memory only, so it may run while a flush waits on storage.</summary>
     [AlwaysInterleave, Alias("query")]

@@ -23,6 +23,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _storageWrites;
     private readonly Counter<long> _transitions;
     private readonly Counter<long> _deadlinesExpired;
+    private readonly Counter<long> _sweepWakes;
     private readonly Counter<long> _checkIns;
     private readonly Counter<long> _mdmReports;
     private readonly Counter<long> _pushes;
@@ -42,6 +43,8 @@ public sealed class FleetMetrics
         _storageWrites = meter.CreateCounter<long>("fleet.storage.writes", "{write}", "Writes to Azure Table storage, by kind.");
         _transitions = meter.CreateCounter<long>("fleet.refetch.transitions", "{transition}", "Refetch status changes.");
         _deadlinesExpired = meter.CreateCounter<long>("fleet.refetch.deadlines_expired", "{deadline}", "Refetch deadlines that passed.");
+        _sweepWakes = meter.CreateCounter<long>(
+            "fleet.hosts.sweep_wakes", "{host}", "Hosts an index shard's sweep woke because their wake-up was overdue (after a crash or deactivation).");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
         _mdmReports = meter.CreateCounter<long>("fleet.mdm.reports", "{report}", "MDM command-channel reports, by status.");
         _pushes = meter.CreateCounter<long>("fleet.mdm.pushes", "{push}", "MDM pushes delivered to the push service.");
@@ -128,6 +131,8 @@ public sealed class FleetMetrics
     }
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
+
+    public void HostsWokenBySweep(int hosts) => _sweepWakes.Add(hosts);
 
     public void CheckIn(string endpoint) => _checkIns.Add(1, new KeyValuePair<string, object?>("endpoint", endpoint));
 

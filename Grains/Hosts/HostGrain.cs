@@ -18,8 +18,9 @@ namespace Fleet.Grains.Hosts;
 /// One machine's truth. Check-ins that change nothing stay in memory; real changes are persisted before
 /// they are acknowledged. The host has one wake-up: the earliest of its refetch deadline, its next re-push,
 /// its profile deadlines and its identity certificate's next step. A grain timer fires at it while the grain
-/// is active. A durable reminder exists while any of the first three does, to re-activate the host after a
-/// crash; the identity's steps, weeks apart, have a reminder of their own registered for the next one.
+/// is active. The first three are also durable in the host's index entry, saved there before the state
+/// that needs them, and the shard's sweep re-activates the host when one is overdue (after a crash or a
+/// deactivation); the identity's steps, weeks apart, have a reminder of their own registered for the next one.
 /// </summary>
 internal sealed partial class HostGrain(
     [PersistentState(FleetStorage.HostStateName, FleetStorage.HostStore)] IPersistentState<HostState> store,
@@ -36,14 +37,20 @@ internal sealed partial class HostGrain(
 {
     public const int HistoryLimit = 50;
 
-    // Named for what it first guarded; reminders already stored under this name keep working.
-    private const string WakeReminder = "refetch-deadline";
+    // The per-host reminder of earlier versions, before index shards kept wake-ups: one still stored wakes
+    // the host once and is removed.
+    private const string LegacyWakeReminder = "refetch-deadline";
 
     // A timer cannot wait for months (an identity's expiry): a later wake-up is reached in steps.
     private static readonly TimeSpan s_maxTimerDue = TimeSpan.FromDays(1);
 
     private IGrainTimer? _wakeTimer;
-    private IGrainReminder? _reminder;
+
+    // The durable wake-up of the state last stored (or loaded), and the latest wake-up the index shard may
+    // hold durably for this host (MaxValue: none, or not known in this activation). A write whose wake-up is
+    // earlier than the latter saves it with the shard first.
+    private DateTimeOffset? _storedWake;
+    private DateTimeOffset _shardWakeCeiling = DateTimeOffset.MaxValue;
 
     // True while state changed in memory but not in storage: last-seen and detail times, or the
     // transient Verifying status. The next real write, or deactivation, carries it.
@@ -67,12 +74,7 @@ internal sealed partial class HostGrain(
 
         // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
         await OnProfilesActivateAsync();
-        if (NeedsReminder())
-        {
-            // Whoever registered it may have been a crashed activation; the wake-ups in state are what count.
-            _reminder = await this.GetReminder(WakeReminder, cancellationToken) ?? await RegisterReminderAsync();
-        }
-
+        _storedWake = DurableWakeAt();
         Rearm();
 
         // Activation changes nothing: the index hears of it (it may have missed an update), listeners do not.
@@ -120,6 +122,21 @@ internal sealed partial class HostGrain(
 
     Task<HostIndexEntry?> IHostGrain.RepublishAsync() =>
         Task.FromResult(State.Enrolled ? PublishToIndex(announce: false) : null);
+
+    async Task IHostGrain.WakeAsync()
+    {
+        if (!State.Enrolled)
+        {
+            return;
+        }
+
+        await RunWakeUpsAsync();
+
+        // The shard woke this host because a wake-up it holds fell due: what is stored now replaces it.
+        var entry = IndexEntry();
+        NoteSentWake(entry.WakeAt);
+        _ = IndexShard.PublishAfterWakeAsync(entry);
+    }
 
     async Task<DistributedReadResult> IHostGrain.ReadAsync(string nodeSecret)
     {
@@ -218,13 +235,14 @@ internal sealed partial class HostGrain(
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
     {
         // At-least-once, and possibly registered by an earlier activation: the stored wake-ups decide.
-        if (reminderName == WakeReminder)
+        if (reminderName == LegacyWakeReminder)
         {
-            await WakeAsync(fromReminder: true);
+            await RunWakeUpsAsync();
+            await UnregisterAsync(await this.GetReminder(LegacyWakeReminder));
         }
         else if (reminderName == IdentityReminder)
         {
-            await WakeAsync(fromReminder: false, fromIdentityReminder: true);
+            await RunWakeUpsAsync(fromIdentityReminder: true);
         }
     }
 
@@ -233,7 +251,7 @@ internal sealed partial class HostGrain(
     /// refetch deadline and the due profile deadlines, writes what they changed, then pushes if a push is due,
     /// and re-arms for the next wake-up.
     /// </summary>
-    private async Task WakeAsync(bool fromReminder, bool fromIdentityReminder = false)
+    private async Task RunWakeUpsAsync(bool fromIdentityReminder = false)
     {
         var now = time.GetUtcNow();
         var mustPersist = OnIdentityDue(now);
@@ -259,12 +277,6 @@ internal sealed partial class HostGrain(
         if (PushDue(now) && await PushAsync(now))
         {
             await PersistAsync();
-        }
-
-        // A tick with nothing waiting is a stray from an earlier activation: look it up to remove it.
-        if (!NeedsReminder() && (fromReminder || _reminder is not null))
-        {
-            await RemoveReminderAsync();
         }
 
         await SyncIdentityReminderAsync(fromIdentityReminder);
@@ -374,19 +386,16 @@ internal sealed partial class HostGrain(
     }
 
     /// <summary>
-    /// Writes the state. A wake-up that appears gets its reminder before the state that needs it is written;
-    /// the reminder goes only after a state that needs none is written. Either crash window leaves a reminder
-    /// too many (a stray tick removes it), never one too few.
+    /// Writes the state. A wake-up earlier than the index shard may hold is saved there before the state that
+    /// needs it is written; one no longer needed leaves with the publish after the write, saved in the shard's
+    /// next batch. Either crash window leaves the shard a wake-up too early or too many (the host, woken,
+    /// finds nothing due and says so), never one too late.
     /// </summary>
     private async Task PersistAsync()
     {
         try
         {
-            if (_reminder is null && NeedsReminder())
-            {
-                _reminder = await RegisterReminderAsync();
-            }
-
+            await TrackWakeAsync();
             await RegisterIdentityReminderIfNeededAsync();
         }
         catch (Exception exception)
@@ -402,11 +411,6 @@ internal sealed partial class HostGrain(
         var releaseIdentityReminder = ReleaseIdentityReminder();
         await WriteStateAsync();
         PublishToIndex();
-        if (_reminder is not null && !NeedsReminder())
-        {
-            await RemoveReminderAsync();
-        }
-
         if (releaseIdentityReminder)
         {
             await RemoveIdentityReminderAsync();
@@ -431,22 +435,36 @@ internal sealed partial class HostGrain(
         }
 
         _unsavedCheckIn = false;
+        _storedWake = DurableWakeAt();
         metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 
-    /// <summary>True while anything needs a wake-up after a crash: a refetch in flight, commands to re-push, a profile deadline.</summary>
-    private bool NeedsReminder() =>
-        State.Refetch is { InFlight: true } || PushesPending || NextProfileDeadline() is not null;
+    /// <summary>
+    /// Saves the wake-up of the state about to be written with the index shard, unless the shard may already
+    /// hold one no later. Batched by the shard with other hosts' entries, so most refetches share the write.
+    /// </summary>
+    private async Task TrackWakeAsync()
+    {
+        if (DurableWakeAt() is not { } wakeAt || wakeAt >= _shardWakeCeiling)
+        {
+            return;
+        }
 
-    /// <summary>The earliest wake-up, or null when nothing waits.</summary>
-    private DateTimeOffset? NextWakeAt()
+        await IndexShard.TrackWakeAsync(IndexEntry(), wakeAt);
+        _shardWakeCeiling = wakeAt;
+    }
+
+    /// <summary>The earliest wake-up a crash must not lose: a refetch deadline, a re-push, a profile deadline.</summary>
+    private DateTimeOffset? DurableWakeAt()
     {
         DateTimeOffset? next = State.Refetch is { InFlight: true, Deadline: { } deadline } ? deadline : null;
         next = Earliest(next, NextPushWakeAt(time.GetUtcNow()));
-        next = Earliest(next, IdentityWakeAt());
 
         return Earliest(next, NextProfileDeadline());
     }
+
+    /// <summary>The earliest wake-up, or null when nothing waits.</summary>
+    private DateTimeOffset? NextWakeAt() => Earliest(DurableWakeAt(), IdentityWakeAt());
 
     private void Rearm()
     {
@@ -470,8 +488,31 @@ internal sealed partial class HostGrain(
     /// </summary>
     private HostIndexEntry PublishToIndex(bool announce = true)
     {
+        var entry = IndexEntry();
+        NoteSentWake(entry.WakeAt);
+
+        // One-way: the index catches up on the next change or activation if this message is lost.
+        _ = IndexShard.PublishAsync(entry);
+
+        if (announce)
+        {
+            Announce(entry);
+        }
+
+        return entry;
+    }
+
+    private IHostIndexShardGrain IndexShard => GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId));
+
+    /// <summary>
+    /// The host's indexed fields at its current revision. The wake-up is never later than the stored one: a
+    /// transient change (Verifying) that moves the deadline later is not stored, and a crash would bring the
+    /// earlier one back.
+    /// </summary>
+    private HostIndexEntry IndexEntry()
+    {
         var details = State.Details;
-        var entry = new HostIndexEntry(
+        return new HostIndexEntry(
             HostId,
             State.Revision,
             State.Refetch?.Status ?? RefetchStatus.None,
@@ -486,17 +527,18 @@ internal sealed partial class HostGrain(
             OsSettingsStatus(),
             State.Identity?.Current.NotAfter,
             State.Identity is { } identity ? RenewalMachine.StateOf(identity) : null,
-            State.Refetch?.JobId);
+            State.Refetch?.JobId,
+            Earliest(DurableWakeAt(), _storedWake));
+    }
 
-        // One-way: the index catches up on the next change or activation if this message is lost.
-        _ = GrainFactory.GetGrain<IHostIndexShardGrain>(HostIndex.ShardOf(HostId)).PublishAsync(entry);
-
-        if (announce)
+    /// <summary>The shard takes a later wake-up lazily, so it may keep the latest one sent until its next save.</summary>
+    private void NoteSentWake(DateTimeOffset? wakeAt)
+    {
+        var sent = wakeAt ?? DateTimeOffset.MaxValue;
+        if (sent > _shardWakeCeiling)
         {
-            Announce(entry);
+            _shardWakeCeiling = sent;
         }
-
-        return entry;
     }
 
     private void Announce(HostIndexEntry entry)
@@ -556,7 +598,7 @@ internal sealed partial class HostGrain(
         if (_wakeTimer is null)
         {
             _wakeTimer = this.RegisterGrainTimer(
-                static (grain, _) => grain.WakeAsync(fromReminder: false),
+                static (grain, _) => grain.RunWakeUpsAsync(),
                 this,
                 new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan));
         }
@@ -566,29 +608,13 @@ internal sealed partial class HostGrain(
         }
     }
 
-    private async Task<IGrainReminder> RegisterReminderAsync()
+    private async Task UnregisterAsync(IGrainReminder? reminder)
     {
-        var period = options.CurrentValue.ReminderPeriod;
-        var reminder = await this.RegisterOrUpdateReminder(WakeReminder, period, period);
-        metrics.StorageWrite(StorageWriteKind.Reminder);
-
-        return reminder;
-    }
-
-    private async Task RemoveReminderAsync()
-    {
-        _reminder ??= await this.GetReminder(WakeReminder);
-        if (_reminder is null)
+        if (reminder is null)
         {
             return;
         }
 
-        await UnregisterAsync(_reminder);
-        _reminder = null;
-    }
-
-    private async Task UnregisterAsync(IGrainReminder reminder)
-    {
         try
         {
             await this.UnregisterReminder(reminder);

@@ -1,6 +1,9 @@
+using System.Runtime.ExceptionServices;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
+using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Fleet.Grains.Index;
 
@@ -9,14 +12,27 @@ namespace Fleet.Grains.Index;
 /// A publish lost in a crash before its flush is repaired when the host next changes or activates, or
 /// by <see cref="IHostIndexShardGrain.RepairAsync"/>, which rebuilds the shard from the hosts themselves.
 /// </summary>
+/// <remarks>
+/// The shard is also where hosts' wake-ups are durable: each entry carries its host's earliest refetch
+/// deadline, re-push or profile deadline, and a host saves an earlier one here (<see
+/// cref="IHostIndexShardGrain.TrackWakeAsync"/>, batched with whatever else waits to be saved) before it
+/// writes the state that needs it. One reminder per shard sweeps the overdue entries and wakes their hosts,
+/// so a host needs no reminder of its own and a refetch costs no reminder writes.
+/// </remarks>
 internal sealed partial class HostIndexShardGrain(
     HostIndexStore store,
     HostStateCatalog catalog,
+    IOptionsMonitor<RefetchOptions> refetchOptions,
     FleetMetrics metrics,
     TimeProvider time,
-    ILogger<HostIndexShardGrain> logger) : Grain, IHostIndexShardGrain
+    ILogger<HostIndexShardGrain> logger) : Grain, IHostIndexShardGrain, IRemindable
 {
+    private const string SweepReminder = "wake-sweep";
+
     private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(1);
+
+    // A live host's own timer acts at its wake-up; the sweep wakes only hosts that stayed overdue this long.
+    private static readonly TimeSpan s_sweepGrace = TimeSpan.FromSeconds(1);
 
     // How many hosts a repair asks at once: enough to hide storage latency, few enough not to crowd the silo.
     private const int RepairParallelism = 32;
@@ -25,6 +41,15 @@ internal sealed partial class HostIndexShardGrain(
     private readonly Dictionary<string, HostIndexEntry> _unsaved = new(StringComparer.Ordinal);
     private readonly IdentifierLookup _lookup = new();
     private readonly RunningCounts _counts = new();
+
+    // Hosts with a wake-up, and when; kept with the entries so a sweep never walks the whole shard.
+    private readonly Dictionary<string, DateTimeOffset> _wakes = new(StringComparer.Ordinal);
+
+    // Wake-ups tracked ahead of a write, held until the host publishes the revision that write gives it.
+    private readonly Dictionary<string, WakeGuard> _guards = new(StringComparer.Ordinal);
+
+    // Saves run one after another, so an older batch can never land after a newer one.
+    private Task<Exception?> _lastFlush = Task.FromResult<Exception?>(null);
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -36,29 +61,117 @@ internal sealed partial class HostIndexShardGrain(
         }
 
         this.RegisterGrainTimer(
-            static (grain, ct) => grain.FlushAsync(ct),
+            static (grain, _) => grain.FlushAsync(),
             this,
             new GrainTimerCreationOptions(s_flushInterval, s_flushInterval));
+
+        // Registered by every activation: the one that survives a crash is what brings the shard back.
+        var period = refetchOptions.CurrentValue.ReminderPeriod;
+        await this.RegisterOrUpdateReminder(SweepReminder, period, period, cancellationToken);
+        metrics.StorageWrite(StorageWriteKind.Reminder);
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        FlushAsync(cancellationToken);
+        FlushAsync();
 
     Task IHostIndexShardGrain.PublishAsync(HostIndexEntry entry)
     {
-        if (_entries.TryGetValue(entry.HostId, out var held) && held.Revision > entry.Revision)
+        Accept(entry, afterWake: false);
+        return Task.CompletedTask;
+    }
+
+    Task IHostIndexShardGrain.PublishAfterWakeAsync(HostIndexEntry entry)
+    {
+        Accept(entry, afterWake: true);
+        return Task.CompletedTask;
+    }
+
+    async Task IHostIndexShardGrain.TrackWakeAsync(HostIndexEntry entry, DateTimeOffset wakeAt)
+    {
+        var hostId = entry.HostId;
+        var basis = _entries.TryGetValue(hostId, out var held) && held.Revision > entry.Revision ? held : entry;
+        var revision = entry.Revision + 1;
+        if (_guards.TryGetValue(hostId, out var guard))
         {
-            return Task.CompletedTask;
+            revision = Math.Max(revision, guard.Revision);
+            wakeAt = Earliest(wakeAt, guard.WakeAt);
+        }
+
+        _guards[hostId] = new WakeGuard(revision, wakeAt);
+        var tracked = basis with { WakeAt = Earliest(basis.WakeAt, wakeAt) };
+        Put(tracked);
+        _unsaved[hostId] = tracked;
+
+        // The host writes its state only after this answers, so a failed save must reach it.
+        if (await FlushAsync() is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != SweepReminder)
+        {
+            return;
+        }
+
+        // Hosts answer with PublishAfterWakeAsync; one that does not is woken again at the next tick.
+        var overdue = time.GetUtcNow() - s_sweepGrace;
+        var woken = 0;
+        foreach (var (hostId, wakeAt) in _wakes)
+        {
+            if (wakeAt <= overdue)
+            {
+                _ = GrainFactory.GetGrain<IHostGrain>(hostId).WakeAsync();
+                woken++;
+            }
+        }
+
+        if (woken > 0)
+        {
+            metrics.HostsWokenBySweep(woken);
+            LogSwept(Shard, woken);
+        }
+
+        await FlushAsync();
+    }
+
+    /// <summary>
+    /// Takes a published entry unless a newer one is held. A wake-up tracked for a later revision stays
+    /// until that revision arrives, or, once due, until the host answers a sweep with what it stored.
+    /// </summary>
+    private void Accept(HostIndexEntry entry, bool afterWake)
+    {
+        var hostId = entry.HostId;
+        if (_entries.TryGetValue(hostId, out var held) && held.Revision > entry.Revision)
+        {
+            return;
+        }
+
+        if (_guards.TryGetValue(hostId, out var guard))
+        {
+            if (entry.Revision >= guard.Revision || (afterWake && guard.WakeAt <= time.GetUtcNow()))
+            {
+                _guards.Remove(hostId);
+            }
+            else
+            {
+                entry = entry with { WakeAt = Earliest(entry.WakeAt, guard.WakeAt) };
+            }
         }
 
         if (held != entry)
         {
             Put(entry);
-            _unsaved[entry.HostId] = entry;
+            _unsaved[hostId] = entry;
         }
-
-        return Task.CompletedTask;
     }
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
+
+    private static DateTimeOffset Earliest(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     Task<HostIndexPage> IHostIndexShardGrain.QueryAsync(HostQuery query)
     {
@@ -219,6 +332,14 @@ internal sealed partial class HostIndexShardGrain(
         _entries[entry.HostId] = entry;
         _lookup.Add(entry);
         _counts.Add(entry);
+        if (entry.WakeAt is { } wakeAt)
+        {
+            _wakes[entry.HostId] = wakeAt;
+        }
+        else
+        {
+            _wakes.Remove(entry.HostId);
+        }
     }
 
     private void Remove(string hostId)
@@ -228,24 +349,43 @@ internal sealed partial class HostIndexShardGrain(
             _lookup.Remove(held);
             _counts.Remove(held);
         }
+
+        _wakes.Remove(hostId);
+        _guards.Remove(hostId);
     }
 
-    private async Task FlushAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Saves what is unsaved once the save before it is done; answers the failure, if any. Everything
+    /// unsaved when it is called is in this save or an earlier one still to run, or it is put back after a
+    /// failure and so in this one.
+    /// </summary>
+    private Task<Exception?> FlushAsync()
     {
+        var flush = FlushAfterAsync(_lastFlush);
+        _lastFlush = flush;
+
+        return flush;
+    }
+
+    private async Task<Exception?> FlushAfterAsync(Task<Exception?> previous)
+    {
+        await previous;
         if (_unsaved.Count == 0)
         {
-            return;
+            return null;
         }
 
         var batch = _unsaved.Values.ToList();
         _unsaved.Clear();
         try
         {
-            var requests = await store.SaveAsync(Shard, batch, cancellationToken);
+            var requests = await store.SaveAsync(Shard, batch, CancellationToken.None);
             for (var i = 0; i < requests; i++)
             {
                 metrics.StorageWrite(StorageWriteKind.Index);
             }
+
+            return null;
         }
         catch (Exception exception)
         {
@@ -256,8 +396,16 @@ internal sealed partial class HostIndexShardGrain(
             }
 
             LogFlushFailed(Shard, batch.Count, exception);
+
+            return exception;
         }
     }
+
+    /// <summary>A wake-up tracked ahead of the write that will give its host <see cref="Revision"/>.</summary>
+    private readonly record struct WakeGuard(long Revision, DateTimeOffset WakeAt);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Index shard {Shard}: woke {Count} hosts whose wake-up was overdue")]
+    private partial void LogSwept(int shard, int count);
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not save {Count} entries; will retry")]
     private partial void LogFlushFailed(int shard, int count, Exception exception);

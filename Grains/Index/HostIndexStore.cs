@@ -119,6 +119,7 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
         ["CertificateNotAfter"] = e.CertificateNotAfter,
         ["Identity"] = (int?)e.Identity,
         ["RefetchJobId"] = e.RefetchJobId,
+        ["WakeAt"] = e.WakeAt,
     };
 
     private static string? Cap(string? value, int length = 255) =>
@@ -152,6 +153,7 @@ public sealed class HostIndexStore(TableServiceClient tables, IOptions<ClusterOp
             OsSettings(row.GetInt32("OsSettings")),
             row.GetDateTimeOffset("CertificateNotAfter"),
             Identity(row.GetInt32("Identity")),
-            row.GetString("RefetchJobId"));
+            row.GetString("RefetchJobId"),
+            row.GetDateTimeOffset("WakeAt"));
     }
 }

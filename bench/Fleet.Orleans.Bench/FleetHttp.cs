@@ -8,6 +8,9 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 {
     public long StateAndReminder => GrainState + Reminder;
 
+    /// <summary>Every write the silo made: grain state, reminders and index batches.</summary>
+    public long All => GrainState + Reminder + Index;
+
     public static StorageCounts operator -(StorageCounts a, StorageCounts b) =>
         new(a.GrainState - b.GrainState, a.Reminder - b.Reminder, a.Index - b.Index);
 }

@@ -109,7 +109,7 @@ internal static class MarkdownReport
 
         if (r.Cycles is { } cy)
         {
-            md.AppendLine(Invariant($"| 2 | ≤ 3 storage writes per full refetch cycle | {cy.WritesPerCycle:0.00} ({cy.StateWritesPerCycle:0.00} grain state + {cy.ReminderWritesPerCycle:0.00} reminder; index rows batched: {cy.IndexWritesPerCycle:0.00}) | {AtMost(cy.WritesPerCycle, 3, "0.00")} |"));
+            md.AppendLine(Invariant($"| 2 | ≤ 3 storage writes per full refetch cycle | {cy.WritesPerCycle:0.00} ({cy.StateWritesPerCycle:0.00} grain state + {cy.ReminderWritesPerCycle:0.00} reminder + {cy.IndexWritesPerCycle:0.00} index batches) | {AtMost(cy.WritesPerCycle, 3, "0.00")} |"));
         }
 
         if (r.Scale is { Points.Count: > 0 } s)
@@ -212,9 +212,14 @@ internal static class MarkdownReport
         Row(md, "refetch cycle (time to verified)", c.Cycles);
         Row(md, "Azurite raw upsert", c.RawWrites);
         md.AppendLine();
-        md.AppendLine("| storage writes per cycle | grain state | reminder | total (state + reminder) | index (batched rows) |");
+        md.AppendLine("| storage writes per cycle | grain state | reminder | index batches (wake-ups and entries) | total |");
         md.AppendLine("|---|---:|---:|---:|---:|");
-        md.AppendLine(Invariant($"| measured over {c.Cycles.Ok:N0} cycles ({c.Verified:N0} verified) | {c.StateWritesPerCycle:0.00} | {c.ReminderWritesPerCycle:0.00} | **{c.WritesPerCycle:0.00}** | {c.IndexWritesPerCycle:0.00} |"));
+        md.AppendLine(Invariant($"| measured over {c.Cycles.Ok:N0} cycles ({c.Verified:N0} verified) | {c.StateWritesPerCycle:0.00} | {c.ReminderWritesPerCycle:0.00} | {c.IndexWritesPerCycle:0.00} | **{c.WritesPerCycle:0.00}** |"));
+        md.AppendLine();
+        md.AppendLine("A refetch's deadline is made durable in the host's index row, saved in the shard's next batch before the host " +
+            "stores its pending state (one index transaction carries every host of the shard that waits for it), instead of a reminder " +
+            "per host registered at the request and removed at the end; one reminder per index shard sweeps overdue hosts after a crash. " +
+            "See docs/architecture.md, \"Durable wake-ups\".");
         md.AppendLine();
         md.AppendLine(Invariant($"Cycles/s relative to raw writes/s: **{c.CyclesPerRawWrite:0.00}** ({c.Cycles.PerSecond:N0} cycles/s against {c.RawWrites.PerSecond:N0} writes/s). ") +
             Invariant($"The cycles made {c.StorageWritesPerSecond:N0} storage writes/s, {c.StorageWritesPerSecond / c.RawWrites.PerSecond:0.00} of the raw rate."));
@@ -226,8 +231,8 @@ internal static class MarkdownReport
         CpuTable(md, [("refetch cycles", c.CycleCpu, c.Cycles.PerSecond), ("Azurite raw upserts", c.RawCpu, c.RawWrites.PerSecond)]);
         md.AppendLine();
         md.AppendLine(Invariant($"Azurite is one Node.js process: it used {c.CycleCpu.Cores.GetValueOrDefault("azurite"):0.00} cores during the cycles and ") +
-            Invariant($"{c.RawCpu.Cores.GetValueOrDefault("azurite"):0.00} during the raw upserts. Every cycle waits on {c.WritesPerCycle:0.##} storage round trips in sequence ") +
-            Invariant($"({c.StateWritesPerCycle:0.##} grain-state writes, {c.ReminderWritesPerCycle:0.##} reminder writes), so at best cycles/s = raw writes/s ÷ {c.WritesPerCycle:0.##} = {c.RawWrites.PerSecond / Math.Max(1, c.WritesPerCycle):N0}/s; ") +
+            Invariant($"{c.RawCpu.Cores.GetValueOrDefault("azurite"):0.00} during the raw upserts. Every cycle waits on three storage round trips in sequence ") +
+            Invariant($"(the index batch with its wake-up, the pending state, the verified state; {c.WritesPerCycle:0.##} writes per cycle once batches are shared), so at best cycles/s = raw writes/s ÷ {c.WritesPerCycle:0.##} = {c.RawWrites.PerSecond / Math.Max(1, c.WritesPerCycle):N0}/s; ") +
             Invariant($"the measured {c.Cycles.PerSecond:N0}/s is {c.Cycles.PerSecond / (c.RawWrites.PerSecond / Math.Max(1, c.WritesPerCycle)):0.00} of that bound. The rest is CPU: the three HTTP requests and three grain calls of a cycle, ") +
             Invariant($"the Azure SDK's request signing and JSON on both sides, and Azurite, all on the same cores ({c.CycleCpu.MachineCores:0.00} of {r.Machine.Cores} busy). ") +
             Invariant($"The raw baseline's own client cost {c.RawCpu.Cores.GetValueOrDefault("generator") / Math.Max(1, c.RawWrites.PerSecond) * 1e6:N0} µs of CPU per upsert in the generator; the silo pays the same per storage request."));
@@ -303,7 +308,7 @@ internal static class MarkdownReport
             "so each must fail at its deadline. Lateness is the failed transition's time (`status_changed_at` in the host list) " +
             "minus the `deadline` the refetch answer gave; a host the list does not show failed is read directly (`GET /api/v1/hosts/{id}`), " +
             "and if it failed there only the index lagged (its own `completed_at` counts). \"Never failed\" are hosts that really did not. The second round kills the silo (SIGKILL) halfway between the last " +
-            Invariant($"request and the first deadline and starts a new one; its hosts are re-activated by their reminders (period {r.Options.Profile.ReminderPeriod.TotalSeconds:0} s). ") +
+            Invariant($"request and the first deadline and starts a new one; its hosts are re-activated by their index shards' sweeps (one reminder per shard, period {r.Options.Profile.ReminderPeriod.TotalSeconds:0} s). ") +
             Invariant($"Load average at the start: {r.LoadByScenario.GetValueOrDefault("deadline precision", "?")}."));
         md.AppendLine();
         md.AppendLine("| round | hosts | refetches sent in | min | p50 | p99 | max | never failed | failed, index behind | silo |");
@@ -325,11 +330,11 @@ internal static class MarkdownReport
 
         md.AppendLine("**What limits it.** While a host is active its deadline is a grain timer, so lateness is how long the " +
             "timer's turn waits: ten thousand timers fall due within the few seconds the refetches took to send, and each failing " +
-            "host writes its failed state and removes its reminder, two storage requests queued at the one Azurite. The failed time " +
-            "is taken when the turn runs, before those writes. After a crash nothing is active: a host comes back only when the new " +
-            "silo's reminder service fires its reminder, at the reminder's next period tick after the silo is up, and fails then if " +
-            "its deadline has passed, or arms its timer again if not. So after a restart the lateness is bounded by the downtime plus " +
-            "one reminder period.");
+            "host writes its failed state, one storage request queued at the one Azurite. The failed time " +
+            "is taken when the turn runs, before that write. After a crash nothing is active: a host comes back only when its index " +
+            "shard, re-activated by the shard's reminder at its next period tick after the new silo is up, loads its rows and wakes " +
+            "every host whose deadline has passed; each fails then, or arms its timer again if its deadline is still ahead. So after a " +
+            "restart the lateness is bounded by the downtime plus one reminder period.");
         md.AppendLine();
     }
 

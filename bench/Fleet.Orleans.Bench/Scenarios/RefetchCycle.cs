@@ -16,8 +16,11 @@ internal sealed record CycleResult(
     int RemindersLeft,
     double Threshold)
 {
-    /// <summary>Grain-state and reminder writes per completed cycle (index rows are batched and shown apart).</summary>
-    public double WritesPerCycle => Writes.StateAndReminder / (double)Math.Max(1, Cycles.Ok);
+    /// <summary>
+    /// Every storage write per completed cycle: grain state, reminders and the index batches that carry the
+    /// hosts' wake-ups and entries (shared between the hosts of a batch).
+    /// </summary>
+    public double WritesPerCycle => Writes.All / (double)Math.Max(1, Cycles.Ok);
 
     public double StateWritesPerCycle => Writes.GrainState / (double)Math.Max(1, Cycles.Ok);
 
@@ -26,7 +29,7 @@ internal sealed record CycleResult(
     public double IndexWritesPerCycle => Writes.Index / (double)Math.Max(1, Cycles.Ok);
 
     /// <summary>Storage writes per second the cycles made, to compare with what Azurite can take.</summary>
-    public double StorageWritesPerSecond => Writes.StateAndReminder / Cycles.Elapsed.TotalSeconds;
+    public double StorageWritesPerSecond => Writes.All / Cycles.Elapsed.TotalSeconds;
 
     public double CyclesPerRawWrite => Cycles.PerSecond / RawWrites.PerSecond;
 }
@@ -42,7 +45,7 @@ internal static class RefetchCycle
     /// Measured: a cycle is 2 grain-state writes (pending, verified; verifying rides along with the verified
     /// write) and 2 reminder writes (register, remove). A fifth write in any cycle fails the run.
     /// </summary>
-    public const double WritesPerCycleThreshold = 4.05;
+    public const double WritesPerCycleThreshold = 3.0;
 
     public static async Task<CycleResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
@@ -62,7 +65,7 @@ internal static class RefetchCycle
             "verified", verifiedBefore + hosts.Count, TimeSpan.FromSeconds(20), cancellationToken) - verifiedBefore;
         var writes = await http.StorageWritesAsync(cancellationToken) - before;
         context.Log($"  {cycles.Ok} cycles at {cycles.PerSecond:0}/s, {verified} verified, " +
-            $"{writes.StateAndReminder / (double)Math.Max(1, cycles.Ok):0.00} writes per cycle");
+            $"{writes.All / (double)Math.Max(1, cycles.Ok):0.00} writes per cycle");
 
         var remindersLeft = await CountRemindersAsync(context, cancellationToken);
         context.Log($"  grain state {writes.GrainState}, reminder {writes.Reminder}, index {writes.Index}; " +
@@ -76,7 +79,7 @@ internal static class RefetchCycle
             $"storage writes per refetch cycle ≤ {WritesPerCycleThreshold}",
             cycles.Ok > 0 && result.WritesPerCycle <= WritesPerCycleThreshold,
             $"{result.WritesPerCycle:0.00} (grain state {result.StateWritesPerCycle:0.00}, reminder " +
-            $"{result.ReminderWritesPerCycle:0.00}) over {cycles.Ok} cycles, {cycles.Errors} failed"));
+            $"{result.ReminderWritesPerCycle:0.00}, index {result.IndexWritesPerCycle:0.00}) over {cycles.Ok} cycles, {cycles.Errors} failed"));
 
         return result;
     }

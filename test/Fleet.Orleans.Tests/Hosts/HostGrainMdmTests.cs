@@ -1,4 +1,5 @@
 using Fleet.Contracts;
+using Fleet.Grains.Index;
 using Fleet.Grains.Mdm;
 using Fleet.Tests.Infrastructure;
 using Orleans.Runtime;
@@ -353,33 +354,47 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Reminder_ExistsWhileWorkIsPendingAndIsRemovedWhenNothingIs()
+    public async Task WakeUp_IsSavedInTheIndexWhileWorkIsPending_AndTheHostHasNoReminderButItsIdentitys()
     {
         var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
         var device = new TestMdmDevice(() => Host(hostId), hostId, TestMdmDevice.IPad());
         await device.EnrollAsync();
         var silo = Assert.IsType<InProcessSiloHandle>(Assert.Single(fixture.Cluster.Silos));
         var reminders = silo.SiloHost.Services.GetRequiredService<IReminderTable>();
+        var index = silo.SiloHost.Services.GetRequiredService<HostIndexStore>();
         var cancel = TestContext.Current.CancellationToken;
         var grainId = Host(hostId).GetGrainId();
 
-        // The identity certificate's reminder, registered for its renewal window, stays throughout.
         async Task<string[]> RemindersAsync() =>
             [.. (await reminders.ReadRows(grainId, cancel)).Reminders.Select(r => r.ReminderName).Order(StringComparer.Ordinal)];
 
+        // What storage holds for the host's index row, not what the shard holds in memory.
+        async Task<DateTimeOffset?> StoredWakeAsync() =>
+            (await index.LoadAsync(HostIndex.ShardOf(hostId), cancel)).Single(e => e.HostId == hostId).WakeAt;
+
         var idle = await RemindersAsync();
-        await Host(hostId).RequestRefetchAsync();
+        var refetch = (await Host(hostId).RequestRefetchAsync()).Refetch!;
+        var pendingWake = await StoredWakeAsync();
         var pending = await RemindersAsync();
         var di = (await device.IdleAsync()).Next!;
         var profileList = (await device.AnswerAsync(di.CommandUuid, MdmResultStatus.Acknowledged)).Next!;
-        var commandLeft = await RemindersAsync();
         await device.AnswerAsync(profileList.CommandUuid, MdmResultStatus.Acknowledged);
         var done = await RemindersAsync();
 
+        // The cleared wake-up is saved with the shard's next batch (every second).
+        var doneWake = await StoredWakeAsync();
+        for (var waited = TimeSpan.Zero; doneWake is not null && waited < s_wait; waited += TimeSpan.FromMilliseconds(200))
+        {
+            await Task.Delay(200, cancel);
+            doneWake = await StoredWakeAsync();
+        }
+
         Assert.Equal(["identity"], idle);
-        Assert.Equal(["identity", "refetch-deadline"], pending);
-        Assert.Equal(["identity", "refetch-deadline"], commandLeft);
+        Assert.Equal(["identity"], pending);
         Assert.Equal(["identity"], done);
+        Assert.NotNull(pendingWake);
+        Assert.True(pendingWake <= refetch.Deadline, $"stored wake-up {pendingWake:O} is after the deadline {refetch.Deadline:O}");
+        Assert.Null(doneWake);
         Assert.Equal(RefetchStatus.Verified, (await ViewAsync(hostId)).Refetch!.Status);
     }
 }

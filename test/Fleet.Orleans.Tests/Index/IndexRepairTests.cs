@@ -135,7 +135,10 @@ public sealed class IndexRepairTests(IndexRepairTests.Fixture fixture) : IClassF
         await fixture.Grains.GetGrain<IHostGrain>(hostId).RequestRefetchAsync();
 
         var caughtUp = await EntryAsync(shard, hostId, e => e.Status == RefetchStatus.Pending, "pending after its refetch request");
-        Assert.Equal(truth with { Revision = caughtUp.Revision, Status = RefetchStatus.Pending, StatusChangedAt = caughtUp.StatusChangedAt }, caughtUp);
+        Assert.Equal(
+            truth with { Revision = caughtUp.Revision, Status = RefetchStatus.Pending, StatusChangedAt = caughtUp.StatusChangedAt, WakeAt = caughtUp.WakeAt },
+            caughtUp);
+        Assert.NotNull(caughtUp.WakeAt);
     }
 
     [Fact]
