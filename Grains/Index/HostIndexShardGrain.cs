@@ -31,6 +31,10 @@ internal sealed partial class HostIndexShardGrain(
 
     private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(1);
 
+    // How long a tracked wake-up waits for others to share its save. It adds this much to a refetch request,
+    // and lets a burst of requests (a bulk job, an operator's refetch of a team) cost one write per shard.
+    private static readonly TimeSpan s_trackBatchWindow = TimeSpan.FromMilliseconds(50);
+
     // A live host's own timer acts at its wake-up; the sweep wakes only hosts that stayed overdue this long.
     private static readonly TimeSpan s_sweepGrace = TimeSpan.FromSeconds(1);
 
@@ -50,6 +54,9 @@ internal sealed partial class HostIndexShardGrain(
 
     // Saves run one after another, so an older batch can never land after a newer one.
     private Task<Exception?> _lastFlush = Task.FromResult<Exception?>(null);
+
+    // The save that tracked wake-ups arriving now will share, while its window is open.
+    private Task<Exception?>? _trackBatch;
 
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -103,7 +110,7 @@ internal sealed partial class HostIndexShardGrain(
         _unsaved[hostId] = tracked;
 
         // The host writes its state only after this answers, so a failed save must reach it.
-        if (await FlushAsync() is { } failure)
+        if (await (_trackBatch ??= FlushAfterWindowAsync()) is { } failure)
         {
             ExceptionDispatchInfo.Throw(failure);
         }
@@ -365,6 +372,14 @@ internal sealed partial class HostIndexShardGrain(
         _lastFlush = flush;
 
         return flush;
+    }
+
+    private async Task<Exception?> FlushAfterWindowAsync()
+    {
+        await Task.Delay(s_trackBatchWindow, time);
+        _trackBatch = null;
+
+        return await FlushAsync();
     }
 
     private async Task<Exception?> FlushAfterAsync(Task<Exception?> previous)
