@@ -15,7 +15,8 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 /// <summary>The silo's memory, from <c>GET /debug/memory?collect=true</c> (after a full, compacting GC).</summary>
 internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations)
 {
-    public long HostActivations => Activations.Where(a => a.Key.Contains("HostGrain", StringComparison.Ordinal)).Sum(a => a.Value);
+    /// <summary>Activations of the host grain (Orleans grain type <c>host</c>).</summary>
+    public long HostActivations => Activations.GetValueOrDefault("host");
 }
 
 /// <summary>A refetch as the operator API accepted it.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Fleet.Bench.Scenarios;
 
@@ -91,18 +92,55 @@ internal static class ScaleMemory
         await context.ActivateQuietlyAsync(warmUpHosts.Take(100).ToList(), 8, cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var warm = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        await HeapDumpAsync(context, $"warm-{size}", cancellationToken);
 
         var sample = context.Cpu.Start();
         var activate = await context.ActivateQuietlyAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
         var cpu = CpuMeter.Stop(sample);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var active = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        await HeapDumpAsync(context, $"active-{size}", cancellationToken);
         var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active);
         context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
             $"{point.WorkingSetPerHost:0} B working set and {point.HeapPerHost:0} B heap per host, " +
             $"{point.ActiveHosts} of {size} hosts active when measured");
 
         return point;
+    }
+
+    /// <summary>
+    /// With <c>FLEET_BENCH_GCDUMP</c> set to a <c>dotnet-gcdump</c> executable, saves the silo's heap as
+    /// <c>silo-NAME.gcdump</c> and its type report as <c>silo-NAME.txt</c> in the run's folder, to see where an
+    /// active host's memory goes (compare the warm and active dumps of a size). Off otherwise: a dump pauses the silo.
+    /// </summary>
+    private static async Task HeapDumpAsync(BenchContext context, string name, CancellationToken cancellationToken)
+    {
+        if (Environment.GetEnvironmentVariable("FLEET_BENCH_GCDUMP") is not { Length: > 0 } tool || context.Product.Silo is not { } silo)
+        {
+            return;
+        }
+
+        var dump = Path.Combine(context.Options.ResultsDir, $"silo-{name}.gcdump");
+        await RunToolAsync(tool, ["collect", "-p", silo.Pid.ToString(CultureInfo.InvariantCulture), "-o", dump], null, cancellationToken);
+        await RunToolAsync(tool, ["report", dump], Path.ChangeExtension(dump, ".txt"), cancellationToken);
+        context.Log($"  heap dump: {Path.GetFileName(dump)}");
+    }
+
+    private static async Task RunToolAsync(string tool, string[] arguments, string? output, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {tool}");
+        var text = await process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (output is not null)
+        {
+            await File.WriteAllTextAsync(output, text, cancellationToken);
+        }
     }
 
     /// <summary>Leaves every host idle until the silo has collected them (or the wait runs out).</summary>
@@ -115,17 +153,10 @@ internal static class ScaleMemory
         while (clock.Elapsed < context.Profile.IdleCollectionWait)
         {
             await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
-            try
+            var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
+            if (now.HostActivations < size / 100)
             {
-                var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
-                if (now.HostActivations < size / 100)
-                {
-                    break;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // The silo answers 500 while its activation statistics time out under a deactivation storm.
+                break;
             }
         }
 
