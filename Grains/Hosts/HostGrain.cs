@@ -67,8 +67,7 @@ internal sealed partial class HostGrain(
             return;
         }
 
-        // Hosts on the same OS and hardware share those strings in memory instead of each holding its own copies.
-        State.Details = StringPool.Shared.Intern(State.Details);
+        ShareCommonStrings();
 
         // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
         await OnProfilesActivateAsync();

@@ -41,6 +41,7 @@ public static class SiloDiagnostics
             });
         });
 
+        debug.MapBenchmarkPopulation(app.Configuration);
         if (app.Configuration.GetValue<bool>(IndexSeedingKey))
         {
             debug.MapPost("/index/seed", SeedIndex);

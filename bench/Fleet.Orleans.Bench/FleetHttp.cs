@@ -1,5 +1,7 @@
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Fleet.Bench;
 
@@ -213,6 +215,23 @@ internal sealed class FleetHttp : IDisposable
         content.Headers.ContentType = new("application/json");
         using var response = await _silo.PostAsync("debug/index/seed", content, cancellationToken);
         response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
+    /// The silo's benchmark population: enrolls the hosts and takes each through one real refetch by calling its
+    /// grain. Returns the node keys of the hosts that ended verified.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string>> PopulateAsync(JsonArray hosts, int concurrency, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["hosts"] = hosts, ["concurrency"] = concurrency };
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        content.Headers.ContentType = s_json;
+        using var response = await _silo.PostAsync("debug/hosts/populate", content, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken));
+
+        return document.RootElement.GetProperty("node_keys").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
     }
 
     public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)

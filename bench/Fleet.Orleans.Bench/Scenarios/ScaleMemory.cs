@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 
 namespace Fleet.Bench.Scenarios;
 
@@ -46,6 +47,10 @@ internal static class ScaleMemory
 {
     private const int Concurrency = 32;
 
+    // Hosts per population request, and in flight at once inside the silo: Azurite, not the silo, sets the pace.
+    private const int PopulateBatch = 1000;
+    private const int SiloConcurrency = 32;
+
     /// <summary>
     /// Populates and measures every size. The largest size's hosts are left active for the steady fleet; call
     /// <see cref="IdleAsync"/> afterwards for the memory after idle collection.
@@ -64,21 +69,69 @@ internal static class ScaleMemory
         {
             var added = Payloads.MakeHosts(0xB3, context.Fleet.Count, size - context.Fleet.Count);
             context.Log($"scale: enrolling and refetching {added.Count} hosts (to {size})");
-            var clock = Stopwatch.StartNew();
             var sample = context.Cpu.Start();
-            var enroll = await context.EnrollAsync(added, Concurrency, cancellationToken);
-            var cycles = await context.CycleAllAsync("populate", added, Concurrency, cancellationToken);
+            var populate = ThroughApi ? await PopulateThroughApiAsync(context, added, cancellationToken) : await PopulateInSiloAsync(context, added, cancellationToken);
             cpu = CpuMeter.Stop(sample);
             context.Fleet.AddRange(added);
-            var populate = new LoadStats(
-                "enroll + refetch cycle", cycles.Ok, enroll.Errors + cycles.Errors, clock.Elapsed,
-                cycles.P50, cycles.P90, cycles.P99, cycles.Max);
-            context.Log($"  populated in {clock.Elapsed.TotalSeconds:0} s ({cycles.Errors} failed cycles)");
+            context.Log($"  populated in {populate.Elapsed.TotalSeconds:0} s, {populate.PerSecond:0} hosts/s ({populate.Errors} failed)");
 
             points.Add(await MeasureAsync(context, size, populate, warmUpHosts, cancellationToken));
         }
 
         return new ScaleResult(points, TimeSpan.Zero, null, null, context.Fleet.Count, cpu!);
+    }
+
+    /// <summary>
+    /// <c>FLEET_BENCH_POPULATE=api</c> populates through the Api (enroll, refetch, read, write: four HTTP requests per
+    /// host) instead of the silo's benchmark endpoint, as the harness did before it had one.
+    /// </summary>
+    public static bool ThroughApi => Environment.GetEnvironmentVariable("FLEET_BENCH_POPULATE") == "api";
+
+    private static async Task<LoadStats> PopulateThroughApiAsync(BenchContext context, List<SimHost> hosts, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var enroll = await context.EnrollAsync(hosts, Concurrency, cancellationToken);
+        var cycles = await context.CycleAllAsync("populate", hosts, Concurrency, cancellationToken);
+
+        return new LoadStats(
+            "enroll + refetch cycle through the Api", cycles.Ok, enroll.Errors + cycles.Errors, clock.Elapsed,
+            cycles.P50, cycles.P90, cycles.P99, cycles.Max);
+    }
+
+    /// <summary>
+    /// Batches of hosts through the silo's <c>POST /debug/hosts/populate</c>, which calls each host's grain as the Api
+    /// would (enroll, refetch, read, write of the real results) with <see cref="SiloConcurrency"/> hosts in flight.
+    /// Latencies are per batch. Hosts that did not end verified are dropped; more than 2 % stops the scenario.
+    /// </summary>
+    private static async Task<LoadStats> PopulateInSiloAsync(BenchContext context, List<SimHost> hosts, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var batches = new List<float>();
+        foreach (var batch in hosts.Chunk(PopulateBatch))
+        {
+            var started = clock.Elapsed;
+            var entries = new JsonArray([.. batch.Select(h => (JsonNode)context.Payloads.PopulateEntry(h))]);
+            var nodeKeys = await context.Http.PopulateAsync(entries, SiloConcurrency, cancellationToken);
+            foreach (var host in batch)
+            {
+                if (nodeKeys.TryGetValue(host.Uuid, out var nodeKey))
+                {
+                    host.Enrolled(nodeKey);
+                }
+            }
+
+            batches.Add((float)(clock.Elapsed - started).TotalMilliseconds);
+        }
+
+        var failed = hosts.RemoveAll(h => h.NodeKey is null);
+        if (failed > (hosts.Count + failed) / 50)
+        {
+            throw new InvalidOperationException($"{failed} hosts did not end verified through the silo's population; see {context.Product.Silo!.LogPath}");
+        }
+
+        context.Enrolled.AddRange(hosts);
+
+        return LoadStats.From($"enroll + refetch cycle in the silo, batches of {PopulateBatch}", failed, clock.Elapsed, batches) with { Ok = hosts.Count };
     }
 
     private static async Task<ScalePoint> MeasureAsync(
