@@ -56,10 +56,12 @@ internal sealed partial class HostGrain(
     // transient Verifying status. The next real write, or deactivation, carries it.
     private bool _unsavedCheckIn;
 
-    // Refetch transitions made since the last host event; they go out with the next publish.
-    private readonly List<Transition> _unannounced = [];
+    // Refetch transitions made since the last host event; they go out with the next publish. Null while there are
+    // none, which is most of an activation's life: an empty list per active host is memory for nothing.
+    private List<Transition>? _unannounced;
 
-    private readonly IHostEventSink[] _eventSinks = [.. eventSinks];
+    // The container's array of singletons is shared by every activation; copying it would cost one per host.
+    private readonly IHostEventSink[] _eventSinks = eventSinks as IHostEventSink[] ?? [.. eventSinks];
 
     private HostState State => store.State;
 
@@ -71,6 +73,8 @@ internal sealed partial class HostGrain(
         {
             return;
         }
+
+        ShareCommonStrings();
 
         // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
         await OnProfilesActivateAsync();
@@ -369,7 +373,7 @@ internal sealed partial class HostGrain(
             State.StatusChangedAt = transition.At;
         }
 
-        _unannounced.Add(transition);
+        (_unannounced ??= []).Add(transition);
         metrics.Transition(transition, State.Details?.Platform);
         if (transition.To == RefetchStatus.Verified && State.Refetch is { } refetch)
         {
@@ -545,14 +549,15 @@ internal sealed partial class HostGrain(
     {
         if (_eventSinks.Length > 0)
         {
-            var hostEvent = new HostEvent(entry, [.. _unannounced], AlertOf(_unannounced), time.GetUtcNow());
+            List<Transition> transitions = _unannounced ?? [];
+            var hostEvent = new HostEvent(entry, [.. transitions], AlertOf(transitions), time.GetUtcNow());
             foreach (var sink in _eventSinks)
             {
                 sink.Publish(hostEvent);
             }
         }
 
-        _unannounced.Clear();
+        _unannounced = null;
     }
 
     /// <summary>

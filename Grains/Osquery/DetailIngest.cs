@@ -1,5 +1,6 @@
 using System.Globalization;
 using Fleet.Contracts;
+using Fleet.Grains.Hosts;
 
 namespace Fleet.Grains.Osquery;
 
@@ -27,7 +28,7 @@ public static class DetailIngest
             details = Apply(details, table, [row]);
         }
 
-        return details;
+        return StringPool.Shared.Intern(details)!;
     }
 
     /// <summary>Applies every detail query that came back with status 0 and at least one row.</summary>
@@ -42,7 +43,7 @@ public static class DetailIngest
             }
         }
 
-        return details;
+        return StringPool.Shared.Intern(details)!;
     }
 
     /// <summary>

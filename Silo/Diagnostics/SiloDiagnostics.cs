@@ -6,8 +6,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Fleet.Silo.Diagnostics;
 
 /// <summary>
-/// Numbers for operators and the benchmark harness: this silo's storage writes by kind and memory, and
-/// the cluster's activation counts by grain type. The silo listens on loopback only.
+/// Numbers for operators and the benchmark harness: this silo's storage writes by kind, memory and activation
+/// counts by grain type. The silo listens on loopback only.
 /// </summary>
 public static class SiloDiagnostics
 {
@@ -17,8 +17,11 @@ public static class SiloDiagnostics
 
         debug.MapGet("/storage-writes", (FleetMetrics metrics) => TypedResults.Ok(metrics.StorageWriteTotals()));
 
+        var activations = new ActivationCounter();
+        app.Lifetime.ApplicationStopped.Register(activations.Dispose);
+
         // collect=true forces a full, compacting collection first, so the heap figure is what is live.
-        debug.MapGet("/memory", async (bool? collect, IGrainFactory grains) =>
+        debug.MapGet("/memory", (bool? collect) =>
         {
             if (collect == true)
             {
@@ -28,20 +31,17 @@ public static class SiloDiagnostics
             }
 
             using var process = Process.GetCurrentProcess();
-            var statistics = await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
-            var activations = statistics
-                .GroupBy(s => s.GrainType)
-                .ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
 
             return TypedResults.Ok(new
             {
                 working_set_bytes = process.WorkingSet64,
                 managed_heap_bytes = GC.GetTotalMemory(forceFullCollection: false),
                 gc_heap_size_bytes = GC.GetGCMemoryInfo().HeapSizeBytes,
-                activations,
+                activations = activations.Snapshot(),
             });
         });
 
+        debug.MapBenchmarkPopulation(app.Configuration);
         if (app.Configuration.GetValue<bool>(IndexSeedingKey))
         {
             debug.MapPost("/index/seed", SeedIndex);

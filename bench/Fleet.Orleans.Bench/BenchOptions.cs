@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Fleet.Bench;
 
 /// <summary>Sizes and durations of one run. <see cref="Short"/> is the CI form; <see cref="Full"/> writes the docs.</summary>
@@ -210,7 +212,7 @@ internal sealed record BenchOptions
                     writeDocs = false;
                     break;
                 default:
-                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --only fleet-queries,jobs, --results DIR, --no-docs, --render results.json)");
+                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --only scale,fleet-queries,jobs, --results DIR, --no-docs, --render results.json)");
             }
         }
 
@@ -223,6 +225,12 @@ internal sealed record BenchOptions
         if (int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_FLEET_HOSTS"), out var fleetHosts) && fleetHosts > 0)
         {
             profile = profile with { FleetQueryHosts = fleetHosts };
+        }
+
+        // Other sizes for the scale scenario, e.g. a small run to compare two builds: FLEET_BENCH_SCALE_SIZES=2000,4000.
+        if (Environment.GetEnvironmentVariable("FLEET_BENCH_SCALE_SIZES") is { Length: > 0 } scaleSizes)
+        {
+            profile = profile with { ScaleSizes = ParseSizes(scaleSizes) };
         }
 
         var root = Required("FLEET_ROOT");
@@ -251,8 +259,33 @@ internal sealed record BenchOptions
             AzuritePid = int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_AZURITE_PID"), out var pid) ? pid : null,
             Commit = Environment.GetEnvironmentVariable("FLEET_BENCH_COMMIT") ?? "unknown",
             Only = only,
+            ApiPort = Port("FLEET_BENCH_API_PORT", 5611),
+            SiloHttpPort = Port("FLEET_BENCH_SILO_HTTP_PORT", 8611),
+            SiloPort = Port("FLEET_BENCH_SILO_PORT", 11611),
+            GatewayPort = Port("FLEET_BENCH_GATEWAY_PORT", 30611),
         };
     }
+
+    private static int[] ParseSizes(string value)
+    {
+        var sizes = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0
+                ? size
+                : throw new ArgumentException($"FLEET_BENCH_SCALE_SIZES takes growing host counts like 2000,4000, not '{value}'"))
+            .ToArray();
+
+        return sizes.Zip(sizes.Skip(1)).All(pair => pair.First < pair.Second)
+            ? sizes
+            : throw new ArgumentException($"FLEET_BENCH_SCALE_SIZES must grow, not '{value}'");
+    }
+
+    /// <summary>A port of this run from the environment (bench/run passes its overrides on), or the default.</summary>
+    private static int Port(string name, int fallback) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
+            ? int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
+                ? port
+                : throw new ArgumentException($"{name} must be a TCP port, not '{value}'")
+            : fallback;
 
     private static string Required(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value

@@ -1,5 +1,7 @@
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Fleet.Bench;
 
@@ -18,7 +20,8 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 /// <summary>The silo's memory, from <c>GET /debug/memory?collect=true</c> (after a full, compacting GC).</summary>
 internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations)
 {
-    public long HostActivations => Activations.Where(a => a.Key.Contains("HostGrain", StringComparison.Ordinal)).Sum(a => a.Value);
+    /// <summary>Activations of the host grain (Orleans grain type <c>host</c>).</summary>
+    public long HostActivations => Activations.GetValueOrDefault("host");
 }
 
 /// <summary>A refetch as the operator API accepted it.</summary>
@@ -215,6 +218,23 @@ internal sealed class FleetHttp : IDisposable
         content.Headers.ContentType = new("application/json");
         using var response = await _silo.PostAsync("debug/index/seed", content, cancellationToken);
         response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
+    /// The silo's benchmark population: enrolls the hosts and takes each through one real refetch by calling its
+    /// grain. Returns the node keys of the hosts that ended verified.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string>> PopulateAsync(JsonArray hosts, int concurrency, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["hosts"] = hosts, ["concurrency"] = concurrency };
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        content.Headers.ContentType = s_json;
+        using var response = await _silo.PostAsync("debug/hosts/populate", content, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        using var document = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync(cancellationToken));
+
+        return document.RootElement.GetProperty("node_keys").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
     }
 
     public async Task<StorageCounts> StorageWritesAsync(CancellationToken cancellationToken)

@@ -104,6 +104,40 @@ internal sealed class Payloads
             .Replace("NODE_KEY", host.NodeKey, StringComparison.Ordinal)
             .Replace(SystemInfoOk, SystemInfoOk[..^1] + "1", StringComparison.Ordinal));
 
+    /// <summary>
+    /// The host for the silo's benchmark population endpoint: its agent's enrollment <c>host_details</c> and the
+    /// detail results of its agent's real write, named without osquery's prefix as the Api passes them to the grain.
+    /// </summary>
+    public JsonObject PopulateEntry(SimHost host)
+    {
+        var details = JsonNode.Parse(Render(host, "enroll"))!["host_details"]!.DeepClone();
+        var write = JsonNode.Parse(Render(host, "distributed_write"))!.AsObject();
+
+        return new JsonObject
+        {
+            ["host_id"] = host.Uuid,
+            ["host_details"] = details,
+            ["rows"] = Unprefixed(write["queries"], rows => rows.DeepClone()),
+            ["statuses"] = Unprefixed(write["statuses"], status => status.DeepClone()),
+            ["messages"] = Unprefixed(write["messages"], message => message.DeepClone()),
+        };
+    }
+
+    private static JsonObject Unprefixed(JsonNode? byName, Func<JsonNode, JsonNode> value)
+    {
+        const string Prefix = "fleet_detail_query_";
+        var result = new JsonObject();
+        foreach (var (name, node) in byName?.AsObject() ?? [])
+        {
+            if (name.StartsWith(Prefix, StringComparison.Ordinal) && node is not null)
+            {
+                result[name[Prefix.Length..]] = value(node);
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>Rewrites the <c>os_version</c> rows (enrollment's host details and the detail query's answer) as Windows 11's.</summary>
     private static string AsWindows(string json)
     {

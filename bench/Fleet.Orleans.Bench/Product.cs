@@ -169,6 +169,7 @@ internal sealed class Product : IDisposable
         environment["Fleet__Silo__ClusterId"] = _options.ClusterId;
         environment["Fleet__Silo__CollectionAge"] = Format(_options.Profile.CollectionAge);
         environment["Fleet__Benchmark__IndexSeeding"] = "true";
+        environment["Fleet__Benchmark__BaselineEndpoints"] = "true";
         environment["Fleet__Refetch__ReminderPeriod"] = Format(_options.Profile.ReminderPeriod);
         foreach (var policy in new[] { "linux", "macos14" })
         {

@@ -261,11 +261,14 @@ internal static class MarkdownReport
         var populated = s.Points[^1].Hosts;
         var populateSeconds = s.Points.Sum(p => p.Populate.Elapsed.TotalSeconds);
         var perHost = populateSeconds / Math.Max(1, populated);
-        md.AppendLine(Invariant($"Sizes: the issue asks for 10,000, 50,000 and 100,000. Populating a host through the product (enroll, then one refetch cycle: ") +
-            Invariant($"five storage writes) averaged {populated / Math.Max(1, populateSeconds):N0} hosts/s here, and it slows as the tables grow: Azurite ") +
+        var how = s.Points[^1].Populate.Name.Contains("silo", StringComparison.Ordinal)
+            ? "through the silo's benchmark-only `POST /debug/hosts/populate`, which calls each host's grain as the Api would: enroll with its agent's real enrollment details, then one real refetch (request, distributed read, write of the agent's real results) ending verified"
+            : "through the Api, as an agent and an operator would (enroll, refetch, distributed read, distributed write)";
+        md.AppendLine(Invariant($"Sizes: the issue asks for 10,000, 50,000 and 100,000. Hosts were populated {how}; five storage writes per host ") +
+            Invariant($"(enrollment, pending, reminder registered, verified, reminder removed). That averaged {populated / Math.Max(1, populateSeconds):N0} hosts/s here, and it slows as the tables grow: Azurite ") +
             Invariant($"(Node.js, one core) gets slower per request with more entities; activations ran at {s.Points[0].ActivationsPerSecond:N0}/s at {s.Points[0].Hosts:N0} hosts and ") +
-            Invariant($"{s.Points[^1].ActivationsPerSecond:N0}/s at {s.Points[^1].Hosts:N0}. Even at this run's average rate, 50,000 hosts would take {50_000 * perHost / 60:0} min to populate and 100,000 ") +
-            Invariant($"{100_000 * perHost / 60:0} min, beyond a 30-minute run; this run stops at {populated:N0}. Azure Table storage itself has no such limit. ") +
+            Invariant($"{s.Points[^1].ActivationsPerSecond:N0}/s at {s.Points[^1].Hosts:N0}. At this run's average rate, 50,000 hosts take {50_000 * perHost / 60:0} min to populate and 100,000 ") +
+            Invariant($"{100_000 * perHost / 60:0} min; this run stops at {populated:N0}. Azure Table storage itself has no such limit. ") +
             Invariant($"Across the sizes measured, heap per host ranged {s.Points.Min(p => p.HeapPerHost):N0}–{s.Points.Max(p => p.HeapPerHost):N0} B and working set per host {s.Points.Min(p => p.WorkingSetPerHost):N0}–{s.Points.Max(p => p.WorkingSetPerHost):N0} B; ") +
             Invariant($"a linear extrapolation puts 100,000 active hosts at about {(s.Points[^1].Warm.WorkingSet + (100_000 * s.Points[^1].WorkingSetPerHost)) / MiB:N0} MiB of working set."));
         md.AppendLine();
@@ -294,8 +297,11 @@ internal static class MarkdownReport
         md.AppendLine(Invariant($"Memory: an active host costs {largest.HeapPerHost:N0} B of managed heap at {largest.Hosts:N0} hosts; its stored state is about ") +
             Invariant($"{r.Cycles?.RawEntityBytes ?? 0:N0} B of JSON. The rest is the activation itself (Orleans' activation data, message ") +
             "queues, the grain's `IPersistentState` with its ETag, the deadline-timer and reminder fields) and the deserialized `HostState` " +
-            "(identity strings, `HostDetails` with about twenty fields, the node-secret hash, the last transitions). The working set " +
-            "adds what the GC keeps committed beyond live objects. " +
+            "(identity strings, `HostDetails` with about twenty fields, the node-secret hash, the last transitions). The low-cardinality " +
+            "strings of `HostDetails` (platform, OS name, version and build, osquery version, hardware model and vendor, CPU brand, " +
+            "architecture, kernel) come from one bounded silo-wide pool, so active hosts on the same OS and hardware share them. The working set " +
+            "adds what the GC keeps committed beyond live objects. With `FLEET_BENCH_GCDUMP` set, the run's folder holds heap dumps " +
+            "of the warm and the all-active silo at each size (`silo-warm-N.gcdump`, `silo-active-N.gcdump`) and their type reports. " +
             "Activation rate: each activation reads the host's row from Azurite and publishes to its index shard.");
         md.AppendLine();
     }

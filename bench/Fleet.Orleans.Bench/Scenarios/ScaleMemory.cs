@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
 
 namespace Fleet.Bench.Scenarios;
 
@@ -45,6 +47,10 @@ internal static class ScaleMemory
 {
     private const int Concurrency = 32;
 
+    // Hosts per population request, and in flight at once inside the silo: Azurite, not the silo, sets the pace.
+    private const int PopulateBatch = 1000;
+    private const int SiloConcurrency = 32;
+
     /// <summary>
     /// Populates and measures every size. The largest size's hosts are left active for the steady fleet; call
     /// <see cref="IdleAsync"/> afterwards for the memory after idle collection.
@@ -63,21 +69,69 @@ internal static class ScaleMemory
         {
             var added = Payloads.MakeHosts(0xB3, context.Fleet.Count, size - context.Fleet.Count);
             context.Log($"scale: enrolling and refetching {added.Count} hosts (to {size})");
-            var clock = Stopwatch.StartNew();
             var sample = context.Cpu.Start();
-            var enroll = await context.EnrollAsync(added, Concurrency, cancellationToken);
-            var cycles = await context.CycleAllAsync("populate", added, Concurrency, cancellationToken);
+            var populate = ThroughApi ? await PopulateThroughApiAsync(context, added, cancellationToken) : await PopulateInSiloAsync(context, added, cancellationToken);
             cpu = CpuMeter.Stop(sample);
             context.Fleet.AddRange(added);
-            var populate = new LoadStats(
-                "enroll + refetch cycle", cycles.Ok, enroll.Errors + cycles.Errors, clock.Elapsed,
-                cycles.P50, cycles.P90, cycles.P99, cycles.Max);
-            context.Log($"  populated in {clock.Elapsed.TotalSeconds:0} s ({cycles.Errors} failed cycles)");
+            context.Log($"  populated in {populate.Elapsed.TotalSeconds:0} s, {populate.PerSecond:0} hosts/s ({populate.Errors} failed)");
 
             points.Add(await MeasureAsync(context, size, populate, warmUpHosts, cancellationToken));
         }
 
         return new ScaleResult(points, TimeSpan.Zero, null, null, context.Fleet.Count, cpu!);
+    }
+
+    /// <summary>
+    /// <c>FLEET_BENCH_POPULATE=api</c> populates through the Api (enroll, refetch, read, write: four HTTP requests per
+    /// host) instead of the silo's benchmark endpoint, as the harness did before it had one.
+    /// </summary>
+    public static bool ThroughApi => Environment.GetEnvironmentVariable("FLEET_BENCH_POPULATE") == "api";
+
+    private static async Task<LoadStats> PopulateThroughApiAsync(BenchContext context, List<SimHost> hosts, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var enroll = await context.EnrollAsync(hosts, Concurrency, cancellationToken);
+        var cycles = await context.CycleAllAsync("populate", hosts, Concurrency, cancellationToken);
+
+        return new LoadStats(
+            "enroll + refetch cycle through the Api", cycles.Ok, enroll.Errors + cycles.Errors, clock.Elapsed,
+            cycles.P50, cycles.P90, cycles.P99, cycles.Max);
+    }
+
+    /// <summary>
+    /// Batches of hosts through the silo's <c>POST /debug/hosts/populate</c>, which calls each host's grain as the Api
+    /// would (enroll, refetch, read, write of the real results) with <see cref="SiloConcurrency"/> hosts in flight.
+    /// Latencies are per batch. Hosts that did not end verified are dropped; more than 2 % stops the scenario.
+    /// </summary>
+    private static async Task<LoadStats> PopulateInSiloAsync(BenchContext context, List<SimHost> hosts, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var batches = new List<float>();
+        foreach (var batch in hosts.Chunk(PopulateBatch))
+        {
+            var started = clock.Elapsed;
+            var entries = new JsonArray([.. batch.Select(h => (JsonNode)context.Payloads.PopulateEntry(h))]);
+            var nodeKeys = await context.Http.PopulateAsync(entries, SiloConcurrency, cancellationToken);
+            foreach (var host in batch)
+            {
+                if (nodeKeys.TryGetValue(host.Uuid, out var nodeKey))
+                {
+                    host.Enrolled(nodeKey);
+                }
+            }
+
+            batches.Add((float)(clock.Elapsed - started).TotalMilliseconds);
+        }
+
+        var failed = hosts.RemoveAll(h => h.NodeKey is null);
+        if (failed > (hosts.Count + failed) / 50)
+        {
+            throw new InvalidOperationException($"{failed} hosts did not end verified through the silo's population; see {context.Product.Silo!.LogPath}");
+        }
+
+        context.Enrolled.AddRange(hosts);
+
+        return LoadStats.From($"enroll + refetch cycle in the silo, batches of {PopulateBatch}", failed, clock.Elapsed, batches) with { Ok = hosts.Count };
     }
 
     private static async Task<ScalePoint> MeasureAsync(
@@ -91,18 +145,55 @@ internal static class ScaleMemory
         await context.ActivateQuietlyAsync(warmUpHosts.Take(100).ToList(), 8, cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var warm = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        await HeapDumpAsync(context, $"warm-{size}", cancellationToken);
 
         var sample = context.Cpu.Start();
         var activate = await context.ActivateQuietlyAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
         var cpu = CpuMeter.Stop(sample);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var active = await context.Http.MemoryAsync(collect: true, cancellationToken);
+        await HeapDumpAsync(context, $"active-{size}", cancellationToken);
         var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active);
         context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
             $"{point.WorkingSetPerHost:0} B working set and {point.HeapPerHost:0} B heap per host, " +
             $"{point.ActiveHosts} of {size} hosts active when measured");
 
         return point;
+    }
+
+    /// <summary>
+    /// With <c>FLEET_BENCH_GCDUMP</c> set to a <c>dotnet-gcdump</c> executable, saves the silo's heap as
+    /// <c>silo-NAME.gcdump</c> and its type report as <c>silo-NAME.txt</c> in the run's folder, to see where an
+    /// active host's memory goes (compare the warm and active dumps of a size). Off otherwise: a dump pauses the silo.
+    /// </summary>
+    private static async Task HeapDumpAsync(BenchContext context, string name, CancellationToken cancellationToken)
+    {
+        if (Environment.GetEnvironmentVariable("FLEET_BENCH_GCDUMP") is not { Length: > 0 } tool || context.Product.Silo is not { } silo)
+        {
+            return;
+        }
+
+        var dump = Path.Combine(context.Options.ResultsDir, $"silo-{name}.gcdump");
+        await RunToolAsync(tool, ["collect", "-p", silo.Pid.ToString(CultureInfo.InvariantCulture), "-o", dump], null, cancellationToken);
+        await RunToolAsync(tool, ["report", dump], Path.ChangeExtension(dump, ".txt"), cancellationToken);
+        context.Log($"  heap dump: {Path.GetFileName(dump)}");
+    }
+
+    private static async Task RunToolAsync(string tool, string[] arguments, string? output, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {tool}");
+        var text = await process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (output is not null)
+        {
+            await File.WriteAllTextAsync(output, text, cancellationToken);
+        }
     }
 
     /// <summary>Leaves every host idle until the silo has collected them (or the wait runs out).</summary>
@@ -115,17 +206,10 @@ internal static class ScaleMemory
         while (clock.Elapsed < context.Profile.IdleCollectionWait)
         {
             await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
-            try
+            var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
+            if (now.HostActivations < size / 100)
             {
-                var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
-                if (now.HostActivations < size / 100)
-                {
-                    break;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // The silo answers 500 while its activation statistics time out under a deactivation storm.
+                break;
             }
         }
 

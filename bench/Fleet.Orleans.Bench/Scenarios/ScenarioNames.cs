@@ -6,5 +6,8 @@ internal static class ScenarioNames
     public const string FleetQueries = "fleet-queries";
     public const string Jobs = "jobs";
 
-    public static IReadOnlySet<string> Partial { get; } = new HashSet<string>(StringComparer.Ordinal) { FleetQueries, Jobs };
+    /// <summary>Scenario 3 (scale and memory) with its idle collection, without the steady fleet that runs between them.</summary>
+    public const string Scale = "scale";
+
+    public static IReadOnlySet<string> Partial { get; } = new HashSet<string>(StringComparer.Ordinal) { FleetQueries, Jobs, Scale };
 }
