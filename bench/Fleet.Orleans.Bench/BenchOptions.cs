@@ -225,6 +225,12 @@ internal sealed record BenchOptions
             profile = profile with { FleetQueryHosts = fleetHosts };
         }
 
+        // Scenario 1 alone compares the check-in path across changes; its section belongs to a full run's benchmarks.md.
+        if (only.Contains(Scenarios.ScenarioNames.CheckIn))
+        {
+            writeDocs = false;
+        }
+
         var root = Required("FLEET_ROOT");
         if (render is not null)
         {
@@ -251,8 +257,16 @@ internal sealed record BenchOptions
             AzuritePid = int.TryParse(Environment.GetEnvironmentVariable("FLEET_BENCH_AZURITE_PID"), out var pid) ? pid : null,
             Commit = Environment.GetEnvironmentVariable("FLEET_BENCH_COMMIT") ?? "unknown",
             Only = only,
+            ApiPort = Port("FLEET_BENCH_API_PORT", 5611),
+            SiloHttpPort = Port("FLEET_BENCH_SILO_HTTP_PORT", 8611),
+            SiloPort = Port("FLEET_BENCH_SILO_PORT", 11611),
+            GatewayPort = Port("FLEET_BENCH_GATEWAY_PORT", 30611),
         };
     }
+
+    // bench/run checks the same variables before it starts anything, so two runs on one machine cannot collide.
+    private static int Port(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out var port) && port is > 0 and < 65536 ? port : fallback;
 
     private static string Required(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
