@@ -24,11 +24,13 @@ public static class ApiTelemetry
 
     /// <summary>
     /// Puts the host a request is about on the request's activity, as a tag for this span and as baggage
-    /// that Orleans carries into the grain calls the request makes.
+    /// that Orleans carries into the grain calls the request makes. Only a recorded span is marked: ASP.NET Core
+    /// makes an activity for every request even when nothing listens, and its baggage would be encoded into every
+    /// grain call for a trace that goes nowhere.
     /// </summary>
     public static void MarkHost(string hostId)
     {
-        if (Activity.Current is { } activity)
+        if (Activity.Current is { Recorded: true } activity)
         {
             activity.SetTag(FleetTelemetry.HostIdTag, hostId);
             activity.AddBaggage(FleetTelemetry.HostIdTag, hostId);
