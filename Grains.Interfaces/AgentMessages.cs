@@ -23,6 +23,9 @@ public sealed record DistributedReadResult(
     [property: Id(1)] IReadOnlyDictionary<string, string> Queries)
 {
     public static DistributedReadResult Invalid { get; } = new(false, new Dictionary<string, string>());
+
+    /// <summary>A valid check-in with nothing owed, the answer to almost every <c>distributed/read</c>.</summary>
+    public static DistributedReadResult NothingOwed { get; } = new(true, new Dictionary<string, string>());
 }
 
 /// <summary>

@@ -28,7 +28,7 @@ public static partial class OsqueryApi
     private static async Task<IResult> EnrollAsync(
         HttpRequest request, EnrollSecretVerifier secrets, EnrollHostLimiter hostLimits, IGrainFactory grains, ILoggerFactory loggers)
     {
-        var logger = loggers.CreateLogger(typeof(OsqueryApi));
+        var logger = Logger(loggers);
         var parsed = await OsqueryMessages.ReadEnrollAsync(request, request.HttpContext.RequestAborted);
         if (parsed.Error is { } error)
         {
@@ -82,23 +82,27 @@ public static partial class OsqueryApi
 
         var result = await grains.GetGrain<IHostGrain>(key.HostId!).ReadAsync(key.Secret!);
 
-        return result.NodeValid ? TypedResults.Ok(new { queries = result.Queries }) : AgentResults.NodeInvalid();
+        return result switch
+        {
+            { NodeValid: false } => AgentResults.NodeInvalid(),
+            { Queries.Count: 0 } => AgentResults.NoQueries,
+            _ => TypedResults.Ok(new { queries = result.Queries }),
+        };
     }
 
     private static async Task<IResult> WriteAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
     {
-        var logger = loggers.CreateLogger(typeof(OsqueryApi));
         var parsed = await OsqueryMessages.ReadWriteAsync(request, request.HttpContext.RequestAborted);
         if (parsed.Error is { } error)
         {
-            LogBadRequest(logger, "distributed/write", error);
+            LogBadRequest(Logger(loggers), "distributed/write", error);
             return AgentResults.Refused(parsed);
         }
 
         var write = parsed.Value!;
         if (!NodeKeys.TryParse(write.NodeKey, out var hostId, out var secret))
         {
-            LogBadNodeKey(logger, "distributed/write");
+            LogBadNodeKey(Logger(loggers), "distributed/write");
             return AgentResults.NodeInvalid();
         }
 
@@ -106,7 +110,7 @@ public static partial class OsqueryApi
 
         var valid = await grains.GetGrain<IHostGrain>(hostId).WriteAsync(secret, write.Results);
 
-        return valid ? TypedResults.Ok(new { }) : AgentResults.NodeInvalid();
+        return valid ? AgentResults.Accepted : AgentResults.NodeInvalid();
     }
 
     private static async Task<IResult> LogAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
@@ -119,23 +123,22 @@ public static partial class OsqueryApi
 
         var valid = await grains.GetGrain<IHostGrain>(key.HostId!).LogAsync(key.Secret!);
 
-        return valid ? TypedResults.Ok(new { }) : AgentResults.NodeInvalid();
+        return valid ? AgentResults.Accepted : AgentResults.NodeInvalid();
     }
 
     private static async Task<(string? HostId, string? Secret, IResult? Failure)> ReadNodeKeyAsync(
         HttpRequest request, string endpoint, int limit, ILoggerFactory loggers)
     {
-        var logger = loggers.CreateLogger(typeof(OsqueryApi));
         var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, limit, request.HttpContext.RequestAborted);
         if (parsed.Error is { } error)
         {
-            LogBadRequest(logger, endpoint, error);
+            LogBadRequest(Logger(loggers), endpoint, error);
             return (null, null, AgentResults.Refused(parsed));
         }
 
         if (!NodeKeys.TryParse(parsed.Value, out var hostId, out var secret))
         {
-            LogBadNodeKey(logger, endpoint);
+            LogBadNodeKey(Logger(loggers), endpoint);
             return (null, null, AgentResults.NodeInvalid());
         }
 
@@ -143,6 +146,9 @@ public static partial class OsqueryApi
 
         return (hostId, secret, null);
     }
+
+    // Check-ins log only when refused, so one that goes through does not pay for the logger's lookup.
+    private static ILogger Logger(ILoggerFactory loggers) => loggers.CreateLogger(typeof(OsqueryApi));
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "osquery {Endpoint}: refused malformed request: {Error}")]
     private static partial void LogBadRequest(ILogger logger, string endpoint, string error);
@@ -160,6 +166,12 @@ public static partial class OsqueryApi
 /// <summary>osquery's error shapes: <c>node_invalid</c> tells the agent whether to re-enroll.</summary>
 internal static class AgentResults
 {
+    /// <summary><c>distributed/read</c> when nothing is owed: most check-ins get this.</summary>
+    public static readonly IResult NoQueries = new CachedJson("""{"queries":{}}""");
+
+    /// <summary><c>distributed/write</c> and <c>log</c> accepted.</summary>
+    public static readonly IResult Accepted = new CachedJson("{}");
+
     public static IResult NodeInvalid(string error = "The node key is not valid; enroll again.") =>
         TypedResults.Json(new { error, node_invalid = true }, statusCode: StatusCodes.Status401Unauthorized);
 

@@ -24,7 +24,9 @@ internal sealed record WriteMessage(string NodeKey, DetailResults Results);
 
 /// <summary>
 /// Reads osquery's JSON bodies by hand with bounded size and depth, so every malformed body gets a
-/// sentence that says what is wrong instead of a binder exception.
+/// sentence that says what is wrong instead of a binder exception. Its dictionaries keep the default
+/// comparer, which is ordinal for string keys already: one named explicitly is serialized by Orleans with
+/// every dictionary that goes to the host grain, a row of a <c>distributed/write</c> included.
 /// </summary>
 internal static class OsqueryMessages
 {
@@ -59,25 +61,67 @@ internal static class OsqueryMessages
 
     /// <summary>
     /// Reads and parses a body. Text that is valid JSON but not valid Unicode (invalid UTF-8, lone
-    /// surrogates in escapes) only fails when a string is read, so that is caught here too.
+    /// surrogates in escapes) only fails when a string is read, so that is caught here too. The body is parsed
+    /// where Kestrel buffered it, and those buffers go back to the pipe only once the document is gone.
     /// </summary>
     private static async Task<Parsed<T>> ReadAsync<T>(
         HttpRequest request, int limit, Func<JsonElement, Parsed<T>> parse, CancellationToken cancellationToken)
     {
-        var document = await ReadDocumentAsync(request, limit, cancellationToken);
-        using var owned = document.Value;
-        if (document.Error is { } error)
+        if (request.ContentLength > limit)
         {
-            return new Parsed<T>(default, error, document.TooLarge);
+            return Parsed<T>.Oversized(limit);
+        }
+
+        var reader = request.BodyReader;
+        var read = await reader.ReadAsync(cancellationToken);
+        while (!read.IsCompleted && read.Buffer.Length <= limit)
+        {
+            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            read = await reader.ReadAsync(cancellationToken);
         }
 
         try
         {
-            return parse(document.Value!.RootElement);
+            return read.Buffer.Length > limit ? Parsed<T>.Oversized(limit) : Parse(read.Buffer, parse);
         }
-        catch (InvalidOperationException)
+        finally
         {
-            return Parsed<T>.Fail("The body contains a string that is not valid UTF-8 or UTF-16 text.");
+            reader.AdvanceTo(read.Buffer.End);
+        }
+    }
+
+    private static Parsed<T> Parse<T>(ReadOnlySequence<byte> body, Func<JsonElement, Parsed<T>> parse)
+    {
+        if (body.IsEmpty)
+        {
+            return Parsed<T>.Fail("The body is empty; osquery sends a JSON object.");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, s_options);
+        }
+        catch (JsonException exception)
+        {
+            return Parsed<T>.Fail($"The body is not valid JSON: {exception.Message}");
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return Parsed<T>.Fail("The body must be a JSON object.");
+            }
+
+            try
+            {
+                return parse(document.RootElement);
+            }
+            catch (InvalidOperationException)
+            {
+                return Parsed<T>.Fail("The body contains a string that is not valid UTF-8 or UTF-16 text.");
+            }
         }
     }
 
@@ -87,7 +131,7 @@ internal static class OsqueryMessages
     private static Parsed<EnrollMessage> ParseEnroll(JsonElement root)
     {
         var secret = OptionalString(root, "enroll_secret");
-        var tables = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        var tables = new Dictionary<string, IReadOnlyDictionary<string, string>>();
         if (root.TryGetProperty("host_details", out var details))
         {
             if (details.ValueKind != JsonValueKind.Object)
@@ -126,7 +170,7 @@ internal static class OsqueryMessages
             return Parsed<WriteMessage>.Fail(keyError);
         }
 
-        var rows = new Dictionary<string, IReadOnlyList<IReadOnlyDictionary<string, string>>>(StringComparer.Ordinal);
+        var rows = new Dictionary<string, IReadOnlyList<IReadOnlyDictionary<string, string>>>();
         if (root.TryGetProperty("queries", out var queries))
         {
             if (queries.ValueKind != JsonValueKind.Object)
@@ -167,7 +211,7 @@ internal static class OsqueryMessages
             }
         }
 
-        var statuses = new Dictionary<string, int>(StringComparer.Ordinal);
+        var statuses = new Dictionary<string, int>();
         if (root.TryGetProperty("statuses", out var statusesElement) && statusesElement.ValueKind == JsonValueKind.Object)
         {
             foreach (var status in statusesElement.EnumerateObject())
@@ -186,7 +230,7 @@ internal static class OsqueryMessages
             }
         }
 
-        var messages = new Dictionary<string, string>(StringComparer.Ordinal);
+        var messages = new Dictionary<string, string>();
         if (root.TryGetProperty("messages", out var messagesElement) && messagesElement.ValueKind == JsonValueKind.Object)
         {
             foreach (var message in messagesElement.EnumerateObject())
@@ -199,48 +243,6 @@ internal static class OsqueryMessages
         }
 
         return new Parsed<WriteMessage>(new WriteMessage(nodeKey!, new DetailResults(rows, statuses, messages)), null);
-    }
-
-    private static async Task<Parsed<JsonDocument>> ReadDocumentAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return Parsed<JsonDocument>.Oversized(limit);
-        }
-
-        var buffer = new ArrayBufferWriter<byte>();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.WrittenCount + read > limit)
-            {
-                return Parsed<JsonDocument>.Oversized(limit);
-            }
-
-            buffer.Write(chunk.AsSpan(0, read));
-        }
-
-        if (buffer.WrittenCount == 0)
-        {
-            return Parsed<JsonDocument>.Fail("The body is empty; osquery sends a JSON object.");
-        }
-
-        try
-        {
-            var document = JsonDocument.Parse(buffer.WrittenMemory, s_options);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                document.Dispose();
-                return Parsed<JsonDocument>.Fail("The body must be a JSON object.");
-            }
-
-            return new Parsed<JsonDocument>(document, null);
-        }
-        catch (JsonException exception)
-        {
-            return Parsed<JsonDocument>.Fail($"The body is not valid JSON: {exception.Message}");
-        }
     }
 
     private static string? NodeKeyOf(JsonElement root, out string? nodeKey)
@@ -284,7 +286,7 @@ internal static class OsqueryMessages
     // osquery sends every column as a string; older agents and tools sometimes send numbers or booleans.
     private static Dictionary<string, string> Row(JsonElement row)
     {
-        var columns = new Dictionary<string, string>(StringComparer.Ordinal);
+        var columns = new Dictionary<string, string>();
         foreach (var column in row.EnumerateObject())
         {
             columns[column.Name] = column.Value.ValueKind switch

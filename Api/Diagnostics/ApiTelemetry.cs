@@ -24,11 +24,13 @@ public static class ApiTelemetry
 
     /// <summary>
     /// Puts the host a request is about on the request's activity, as a tag for this span and as baggage
-    /// that Orleans carries into the grain calls the request makes.
+    /// that Orleans carries into the grain calls the request makes. Only a recorded span is marked: ASP.NET Core
+    /// makes an activity for every request even when nothing listens, and its baggage would be encoded into every
+    /// grain call for a trace that goes nowhere.
     /// </summary>
     public static void MarkHost(string hostId)
     {
-        if (Activity.Current is { } activity)
+        if (Activity.Current is { Recorded: true } activity)
         {
             activity.SetTag(FleetTelemetry.HostIdTag, hostId);
             activity.AddBaggage(FleetTelemetry.HostIdTag, hostId);
@@ -52,22 +54,32 @@ public static class ApiTelemetry
 
     /// <summary>Counts each agent request by endpoint (the path under the group) and by how it was answered.</summary>
     public static RouteGroupBuilder CountsAgentRequests(this RouteGroupBuilder group, string prefix) =>
-        group.AddEndpointFilter(async (context, next) =>
+        group.AddEndpointFilterFactory((factory, next) =>
         {
-            var result = await next(context);
-            var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.HttpContext.Response.StatusCode;
-            // The route's own pattern, not the request path: routing ignores case, a label must not.
-            var endpoint = context.HttpContext.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } pattern }
-                && pattern.StartsWith(prefix + "/", StringComparison.Ordinal)
-                    ? pattern[(prefix.Length + 1)..].Replace('/', '_')
-                    : "other";
-            context.HttpContext.RequestServices.GetRequiredService<ApiMetrics>().AgentRequest(endpoint, status switch
-            {
-                StatusCodes.Status200OK => ApiMetrics.ResultOk,
-                StatusCodes.Status400BadRequest => ApiMetrics.ResultBadRequest,
-                _ => ApiMetrics.ResultInvalid,
-            });
+            // One filter per endpoint: its label and the meter are looked up once, not on every check-in.
+            var metrics = factory.ApplicationServices.GetRequiredService<ApiMetrics>();
+            string? label = null;
 
-            return result;
+            return async context =>
+            {
+                var result = await next(context);
+                var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.HttpContext.Response.StatusCode;
+                label ??= EndpointLabel(context.HttpContext, prefix);
+                metrics.AgentRequest(label, status switch
+                {
+                    StatusCodes.Status200OK => ApiMetrics.ResultOk,
+                    StatusCodes.Status400BadRequest => ApiMetrics.ResultBadRequest,
+                    _ => ApiMetrics.ResultInvalid,
+                });
+
+                return result;
+            };
         });
+
+    // The route's own pattern, not the request path: routing ignores case, a label must not.
+    private static string EndpointLabel(HttpContext context, string prefix) =>
+        context.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } pattern }
+            && pattern.StartsWith(prefix + "/", StringComparison.Ordinal)
+                ? pattern[(prefix.Length + 1)..].Replace('/', '_')
+                : "other";
 }

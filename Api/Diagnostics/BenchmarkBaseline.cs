@@ -11,8 +11,6 @@ public static class BenchmarkBaseline
 {
     public const string EnabledKey = "Fleet:Benchmark:BaselineEndpoints";
 
-    private static readonly IReadOnlyDictionary<string, string> s_noQueries = new Dictionary<string, string>();
-
     public static void MapBenchmarkBaseline(this WebApplication app)
     {
         if (!app.Configuration.GetValue<bool>(EnabledKey))
@@ -24,7 +22,7 @@ public static class BenchmarkBaseline
         {
             var parsed = await OsqueryMessages.ReadNodeKeyAsync(request, OsqueryMessages.MaxNodeKeyBodyBytes, request.HttpContext.RequestAborted);
 
-            return parsed.Error is { } error ? AgentResults.BadRequest(error) : TypedResults.Ok(new { queries = s_noQueries });
+            return parsed.Error is { } error ? AgentResults.BadRequest(error) : AgentResults.NoQueries;
         }).AllowAnonymous().ExcludeFromDescription();
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Fleet.Contracts;
@@ -65,7 +66,14 @@ internal sealed partial class HostGrain(
 
     private HostState State => store.State;
 
-    private string HostId => this.GetPrimaryKeyString();
+    // The key is decoded into a new string on every call; check-ins log and count with it.
+    private string? _hostId;
+
+    // The node secret that last matched the stored hash, so a check-in compares it instead of hashing again.
+    // In memory only: a new activation hashes once, and a new enrollment replaces it.
+    private string? _verifiedSecret;
+
+    private string HostId => _hostId ??= this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -111,6 +119,7 @@ internal sealed partial class HostGrain(
         State.Details = DetailIngest.FromEnrollment(HostId, request.HostDetails, State.Details);
         State.EnrolledAt ??= now;
         State.NodeSecretHash = Hash(secret);
+        _verifiedSecret = secret;
         State.LastSeenAt = now;
         State.StatusChangedAt ??= now;
         await PersistAsync();
@@ -151,7 +160,7 @@ internal sealed partial class HostGrain(
 
         if (State.Refetch is not { OsqueryOwed: true })
         {
-            return new DistributedReadResult(true, EmptyQueries);
+            return DistributedReadResult.NothingOwed;
         }
 
         await StepAsync(new RefetchEvent.QueriesHandedOut());
@@ -344,8 +353,7 @@ internal sealed partial class HostGrain(
 
     private bool CheckIn(string nodeSecret, string endpoint)
     {
-        if (State.NodeSecretHash is not { } expected
-            || !CryptographicOperations.FixedTimeEquals(Hash(nodeSecret), expected))
+        if (!SecretMatches(nodeSecret))
         {
             LogNodeKeyRejected(HostId, endpoint);
             return false;
@@ -355,6 +363,24 @@ internal sealed partial class HostGrain(
         _unsavedCheckIn = true;
         metrics.CheckIn(endpoint);
         LogCheckIn(HostId, endpoint);
+
+        return true;
+    }
+
+    private bool SecretMatches(string nodeSecret)
+    {
+        if (_verifiedSecret is { } verified && verified.Length == nodeSecret.Length)
+        {
+            return CryptographicOperations.FixedTimeEquals(
+                MemoryMarshal.AsBytes(verified.AsSpan()), MemoryMarshal.AsBytes(nodeSecret.AsSpan()));
+        }
+
+        if (State.NodeSecretHash is not { } expected || !CryptographicOperations.FixedTimeEquals(Hash(nodeSecret), expected))
+        {
+            return false;
+        }
+
+        _verifiedSecret = nodeSecret;
 
         return true;
     }
@@ -651,8 +677,6 @@ internal sealed partial class HostGrain(
 
     private static string Base64Url(byte[] bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private static readonly IReadOnlyDictionary<string, string> EmptyQueries = new Dictionary<string, string>();
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information,
         Message = "Host {HostId} epoch {Epoch}: {From} -> {To} (reason {ReasonCode}) {ReasonMessage}")]

@@ -233,6 +233,12 @@ internal sealed record BenchOptions
             profile = profile with { ScaleSizes = ParseSizes(scaleSizes) };
         }
 
+        // Scenario 1 alone compares the check-in path across changes; its section belongs to a full run's benchmarks.md.
+        if (only.Contains(Scenarios.ScenarioNames.CheckIn))
+        {
+            writeDocs = false;
+        }
+
         var root = Required("FLEET_ROOT");
         if (render is not null)
         {

@@ -88,7 +88,7 @@ internal static class BenchProgram
             await ScenarioAsync(context, report, "check-in throughput", async ct =>
             {
                 report.CheckIns = await CheckInThroughput.RunAsync(context, ct);
-            }, cancellationToken, skip: !all);
+            }, cancellationToken, skip: !options.Runs(ScenarioNames.CheckIn));
             await ScenarioAsync(context, report, "refetch cycle", async ct => report.Cycles = await RefetchCycle.RunAsync(context, ct), cancellationToken, skip: !all);
             // Before the scale scenario grows Azurite's tables (it slows as they grow), so refetches go out at once.
             await ScenarioAsync(context, report, "deadline precision", async ct => report.Deadlines = await DeadlinePrecision.RunAsync(context, ct), cancellationToken, skip: !all);
