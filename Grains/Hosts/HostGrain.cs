@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Fleet.Contracts;
@@ -66,14 +65,9 @@ internal sealed partial class HostGrain(
 
     private HostState State => store.State;
 
-    // The key is decoded into a new string on every call; check-ins log and count with it.
-    private string? _hostId;
-
-    // The node secret that last matched the stored hash, so a check-in compares it instead of hashing again.
-    // In memory only: a new activation hashes once, and a new enrollment replaces it.
-    private string? _verifiedSecret;
-
-    private string HostId => _hostId ??= this.GetPrimaryKeyString();
+    // Decoded from the key when needed rather than kept: a string per active host costs more memory than the
+    // decoding costs time. For the same reason the node secret is hashed on every check-in, not remembered.
+    private string HostId => this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -119,7 +113,6 @@ internal sealed partial class HostGrain(
         State.Details = DetailIngest.FromEnrollment(HostId, request.HostDetails, State.Details);
         State.EnrolledAt ??= now;
         State.NodeSecretHash = Hash(secret);
-        _verifiedSecret = secret;
         State.LastSeenAt = now;
         State.StatusChangedAt ??= now;
         await PersistAsync();
@@ -367,23 +360,8 @@ internal sealed partial class HostGrain(
         return true;
     }
 
-    private bool SecretMatches(string nodeSecret)
-    {
-        if (_verifiedSecret is { } verified && verified.Length == nodeSecret.Length)
-        {
-            return CryptographicOperations.FixedTimeEquals(
-                MemoryMarshal.AsBytes(verified.AsSpan()), MemoryMarshal.AsBytes(nodeSecret.AsSpan()));
-        }
-
-        if (State.NodeSecretHash is not { } expected || !CryptographicOperations.FixedTimeEquals(Hash(nodeSecret), expected))
-        {
-            return false;
-        }
-
-        _verifiedSecret = nodeSecret;
-
-        return true;
-    }
+    private bool SecretMatches(string nodeSecret) =>
+        State.NodeSecretHash is { } expected && CryptographicOperations.FixedTimeEquals(Hash(nodeSecret), expected);
 
     private void Record(Transition transition)
     {

@@ -29,7 +29,9 @@ internal sealed partial class HostIndexShardGrain(
 {
     private const string SweepReminder = "wake-sweep";
 
-    private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(1);
+    // Entries that no tracked wake-up carried are saved this often. Queries read memory; storage matters only
+    // after a crash, and then a row behind its host still holds a wake-up no later than the host's.
+    private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(2);
 
     // How long a tracked wake-up waits for others to share its save. It adds this much to a refetch request,
     // and lets a burst of requests (a bulk job, an operator's refetch of a team) cost one write per shard.

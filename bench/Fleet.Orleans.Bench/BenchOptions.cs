@@ -106,8 +106,8 @@ internal sealed record BenchProfile
     };
 
     /// <summary>
-    /// About 30 minutes on a 2-core machine. Azurite bounds the sizes: it takes a few hundred writes a second and
-    /// slows as its tables grow, and populating one host (enroll and one refetch cycle) costs five storage writes.
+    /// About 45 minutes on a 2-core machine. Azurite bounds the sizes: it takes a few hundred writes a second, and
+    /// populating one host (enroll and one refetch cycle, in the silo) costs about four storage writes.
     /// </summary>
     public static BenchProfile Full { get; } = new()
     {
@@ -117,8 +117,8 @@ internal sealed record BenchProfile
         Concurrency = 32,
         CycleHosts = 2000,
         RawWriteDuration = TimeSpan.FromSeconds(10),
-        ScaleSizes = [2_000, 4_000, 8_000],
-        DeadlineHosts = 2_000,
+        ScaleSizes = [2_500, 5_000, 10_000],
+        DeadlineHosts = 10_000,
         DeadlineRestartRound = true,
         SteadyProbeSizes = [25_000, 50_000, 75_000, 100_000],
         SteadyProbeDuration = TimeSpan.FromSeconds(30),

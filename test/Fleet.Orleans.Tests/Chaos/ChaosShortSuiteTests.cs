@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Fleet.Tests.Infrastructure;
 using static Fleet.Tests.Api.ApiTestKit;
@@ -26,7 +24,7 @@ public sealed class ChaosShortSuiteTests
         Assert.SkipUnless(
             TestProfile.IsCi || Environment.GetEnvironmentVariable("FLEET_TEST_CHAOS") == "1",
             "The chaos suite runs in the CI profile (tools/test --ci) or with FLEET_TEST_CHAOS=1.");
-        var root = RepositoryRoot();
+        var root = Browser.BrowserFixture.RepositoryRoot();
         var driver = Path.Combine(root, "tools", "Chaos", "bin", "Release", "net10.0", "Fleet.Orleans.Chaos.dll");
         Assert.True(File.Exists(driver), $"{driver} is missing: build the solution in Release (tools/test does)");
         var data = Directory.CreateTempSubdirectory("fleet-chaos-");
@@ -49,98 +47,22 @@ public sealed class ChaosShortSuiteTests
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(string root, string driver, string data)
+    private static Task<(int ExitCode, string Output)> RunAsync(string root, string driver, string data)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = root,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
             ArgumentList = { driver, "--short", "--data", data },
         };
-        foreach (var (name, port) in FreePorts())
-        {
-            info.Environment[name] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
+        var ports = LoopbackPorts.Free(
+            ("FLEET_CHAOS_API_PORT", 1),
+            ("FLEET_CHAOS_SILO_HTTP_PORT", 2),
+            ("FLEET_CHAOS_SILO_PORT", 2),
+            ("FLEET_CHAOS_GATEWAY_PORT", 2),
+            ("FLEET_CHAOS_AZURITE_BLOB_PORT", 1),
+            ("FLEET_CHAOS_AZURITE_QUEUE_PORT", 1),
+            ("FLEET_CHAOS_AZURITE_TABLE_PORT", 1));
 
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync(TestAborted);
-        var errors = process.StandardError.ReadToEndAsync(TestAborted);
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestAborted);
-        limit.CancelAfter(s_limit);
-        try
-        {
-            await process.WaitForExitAsync(limit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            // The driver and everything it started: Azurite, silos, Api, simulators.
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        return (process.ExitCode, await output + await errors);
-    }
-
-    /// <summary>Free loopback ports for every process; silos take the base port and the next one.</summary>
-    private static Dictionary<string, int> FreePorts()
-    {
-        var taken = new HashSet<int>();
-        int Pick(int count)
-        {
-            while (true)
-            {
-                using var probe = new TcpListener(IPAddress.Loopback, 0);
-                probe.Start();
-                var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-                probe.Stop();
-                var ports = Enumerable.Range(port, count).ToList();
-                if (ports.All(candidate => candidate < 65535 && !taken.Contains(candidate) && IsFree(candidate)))
-                {
-                    taken.UnionWith(ports);
-
-                    return port;
-                }
-            }
-        }
-
-        return new Dictionary<string, int>
-        {
-            ["FLEET_CHAOS_API_PORT"] = Pick(1),
-            ["FLEET_CHAOS_SILO_HTTP_PORT"] = Pick(2),
-            ["FLEET_CHAOS_SILO_PORT"] = Pick(2),
-            ["FLEET_CHAOS_GATEWAY_PORT"] = Pick(2),
-            ["FLEET_CHAOS_AZURITE_BLOB_PORT"] = Pick(1),
-            ["FLEET_CHAOS_AZURITE_QUEUE_PORT"] = Pick(1),
-            ["FLEET_CHAOS_AZURITE_TABLE_PORT"] = Pick(1),
-        };
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "Fleet.Orleans.sln")))
-            {
-                return folder.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Fleet.Orleans.sln above {AppContext.BaseDirectory}");
+        return ChildRun.RunAsync(info, ports, s_limit, TestAborted);
     }
 }
