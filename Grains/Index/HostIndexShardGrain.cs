@@ -33,6 +33,12 @@ internal sealed partial class HostIndexShardGrain(
     // after a crash, and then a row behind its host still holds a wake-up no later than the host's.
     private static readonly TimeSpan s_flushInterval = TimeSpan.FromSeconds(2);
 
+    // One save is one table transaction, so a tracked wake-up waits for at most one save before its own.
+    private const int FlushLimit = 100;
+
+    // A periodic tick saves at most this many transactions of backlog, one after another.
+    private const int FlushesPerTick = 10;
+
     // How long a tracked wake-up waits for others to share its save. It adds this much to a refetch request,
     // and lets a burst of requests (a bulk job, an operator's refetch of a team) cost one write per shard.
     private static readonly TimeSpan s_trackBatchWindow = TimeSpan.FromMilliseconds(50);
@@ -45,6 +51,10 @@ internal sealed partial class HostIndexShardGrain(
 
     private readonly SortedDictionary<string, HostIndexEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HostIndexEntry> _unsaved = new(StringComparer.Ordinal);
+
+    // Hosts whose tracked wake-up waits to be saved: they go first, so a host waiting to store its state never
+    // waits behind a backlog of other entries (thousands of enrollments, a repair).
+    private readonly HashSet<string> _trackedUnsaved = new(StringComparer.Ordinal);
     private readonly IdentifierLookup _lookup = new();
     private readonly RunningCounts _counts = new();
 
@@ -70,7 +80,7 @@ internal sealed partial class HostIndexShardGrain(
         }
 
         this.RegisterGrainTimer(
-            static (grain, _) => grain.FlushAsync(),
+            static (grain, _) => grain.FlushBacklogAsync(FlushesPerTick),
             this,
             new GrainTimerCreationOptions(s_flushInterval, s_flushInterval));
 
@@ -81,7 +91,7 @@ internal sealed partial class HostIndexShardGrain(
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        FlushAsync();
+        FlushBacklogAsync(int.MaxValue);
 
     Task IHostIndexShardGrain.PublishAsync(HostIndexEntry entry)
     {
@@ -110,12 +120,18 @@ internal sealed partial class HostIndexShardGrain(
         var tracked = basis with { WakeAt = Earliest(basis.WakeAt, wakeAt) };
         Put(tracked);
         _unsaved[hostId] = tracked;
+        _trackedUnsaved.Add(hostId);
 
-        // The host writes its state only after this answers, so a failed save must reach it.
-        if (await (_trackBatch ??= FlushAfterWindowAsync()) is { } failure)
+        // The host writes its state only after this answers, so a failed save must reach it. More tracked
+        // wake-ups than one save takes wait for the next.
+        do
         {
-            ExceptionDispatchInfo.Throw(failure);
+            if (await (_trackBatch ??= FlushAfterWindowAsync()) is { } failure)
+            {
+                ExceptionDispatchInfo.Throw(failure);
+            }
         }
+        while (_trackedUnsaved.Contains(hostId));
     }
 
     async Task IRemindable.ReceiveReminder(string reminderName, TickStatus status)
@@ -143,7 +159,7 @@ internal sealed partial class HostIndexShardGrain(
             LogSwept(Shard, woken);
         }
 
-        await FlushAsync();
+        await FlushBacklogAsync(FlushesPerTick);
     }
 
     /// <summary>
@@ -315,6 +331,7 @@ internal sealed partial class HostIndexShardGrain(
             if (_unsaved.TryGetValue(entry.HostId, out var pending) && pending == entry)
             {
                 _unsaved.Remove(entry.HostId);
+                _trackedUnsaved.Remove(entry.HostId);
             }
         }
 
@@ -361,12 +378,24 @@ internal sealed partial class HostIndexShardGrain(
 
         _wakes.Remove(hostId);
         _guards.Remove(hostId);
+        _trackedUnsaved.Remove(hostId);
+    }
+
+    /// <summary>Saves up to <paramref name="limit"/> transactions of unsaved entries, stopping at a failure.</summary>
+    private async Task FlushBacklogAsync(int limit)
+    {
+        for (var i = 0; i < limit && _unsaved.Count > 0; i++)
+        {
+            if (await FlushAsync() is not null)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>
-    /// Saves what is unsaved once the save before it is done; answers the failure, if any. Everything
-    /// unsaved when it is called is in this save or an earlier one still to run, or it is put back after a
-    /// failure and so in this one.
+    /// Saves one transaction of unsaved entries, tracked wake-ups first, once the save before it is done;
+    /// answers the failure, if any. What a failed save took is put back for the next one.
     /// </summary>
     private Task<Exception?> FlushAsync()
     {
@@ -389,11 +418,29 @@ internal sealed partial class HostIndexShardGrain(
         await previous;
         if (_unsaved.Count == 0)
         {
+            // A tracked entry a repair saved meanwhile is no longer waiting.
+            _trackedUnsaved.Clear();
             return null;
         }
 
-        var batch = _unsaved.Values.ToList();
-        _unsaved.Clear();
+        var batch = new List<HostIndexEntry>(FlushLimit);
+        var tracked = new List<string>();
+        foreach (var hostId in _trackedUnsaved.Take(FlushLimit).ToList())
+        {
+            _trackedUnsaved.Remove(hostId);
+            if (_unsaved.Remove(hostId, out var entry))
+            {
+                batch.Add(entry);
+                tracked.Add(hostId);
+            }
+        }
+
+        foreach (var (hostId, entry) in _unsaved.Take(FlushLimit - batch.Count).ToList())
+        {
+            _unsaved.Remove(hostId);
+            batch.Add(entry);
+        }
+
         try
         {
             var requests = await store.SaveAsync(Shard, batch, CancellationToken.None);
@@ -412,6 +459,7 @@ internal sealed partial class HostIndexShardGrain(
                 _unsaved.TryAdd(entry.HostId, entry);
             }
 
+            _trackedUnsaved.UnionWith(tracked);
             LogFlushFailed(Shard, batch.Count, exception);
 
             return exception;

@@ -109,7 +109,7 @@ internal static class MarkdownReport
 
         if (r.Cycles is { } cy)
         {
-            md.AppendLine(Invariant($"| 2 | ≤ 3 storage writes per full refetch cycle | {cy.WritesPerCycle:0.00} ({cy.StateWritesPerCycle:0.00} grain state + {cy.ReminderWritesPerCycle:0.00} reminder + {cy.IndexWritesPerCycle:0.00} index batches) | {AtMost(cy.WritesPerCycle, 3, "0.00")} |"));
+            md.AppendLine(Invariant($"| 2 | ≤ 3 storage writes per full refetch cycle | {cy.WritesPerCycle:0.000} ({cy.StateWritesPerCycle:0.000} grain state + {cy.ReminderWritesPerCycle:0.000} reminder + {cy.IndexWritesPerCycle:0.000} index batches) | {AtMost(cy.WritesPerCycle, 3, "0.000")} |"));
         }
 
         if (r.Scale is { Points.Count: > 0 } s)
@@ -432,7 +432,7 @@ internal static class MarkdownReport
     internal static string AtMost(double measured, double target, string format, string unit = "") =>
         measured <= target
             ? "**met**"
-            : Invariant($"**missed** by {(measured - target).ToString(format, CultureInfo.InvariantCulture)}{unit} ({(measured - target) / target * 100:0} % over)");
+            : Invariant($"**missed** by {(measured - target).ToString(format, CultureInfo.InvariantCulture)}{unit} ({(measured - target) / target * 100:0.#} % over)");
 
     private static string Chart(string file, string link) => Invariant($"![{Path.GetFileNameWithoutExtension(file)}]({link}/{file})");
 

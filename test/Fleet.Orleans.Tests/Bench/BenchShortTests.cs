@@ -20,12 +20,7 @@ public sealed class BenchShortTests
     [Fact]
     public async Task ShortBenchmark_HoldsItsInvariants()
     {
-        Assert.SkipUnless(
-            TestProfile.IsCi || Environment.GetEnvironmentVariable("FLEET_TEST_BENCH") == "1",
-            "The short benchmark runs in the CI profile (tools/test --ci) or with FLEET_TEST_BENCH=1.");
-        var root = Browser.BrowserFixture.RepositoryRoot();
-        var harness = Path.Combine(root, "bench", "Fleet.Orleans.Bench", "bin", "Release", "net10.0", "Fleet.Orleans.Bench.dll");
-        Assert.True(File.Exists(harness), $"{harness} is missing: build the solution in Release (tools/test does)");
+        var (root, _) = ChildRun.ReleaseBuildOf("the short benchmark", "FLEET_TEST_BENCH", "bench/Fleet.Orleans.Bench/bin/Release/net10.0/Fleet.Orleans.Bench.dll");
         var info = new ProcessStartInfo("bash")
         {
             WorkingDirectory = root,

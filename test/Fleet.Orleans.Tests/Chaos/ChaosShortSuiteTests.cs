@@ -21,12 +21,7 @@ public sealed class ChaosShortSuiteTests
     [Fact]
     public async Task ShortChaosSuite_LosesNothingAndLeavesNoHostLate()
     {
-        Assert.SkipUnless(
-            TestProfile.IsCi || Environment.GetEnvironmentVariable("FLEET_TEST_CHAOS") == "1",
-            "The chaos suite runs in the CI profile (tools/test --ci) or with FLEET_TEST_CHAOS=1.");
-        var root = Browser.BrowserFixture.RepositoryRoot();
-        var driver = Path.Combine(root, "tools", "Chaos", "bin", "Release", "net10.0", "Fleet.Orleans.Chaos.dll");
-        Assert.True(File.Exists(driver), $"{driver} is missing: build the solution in Release (tools/test does)");
+        var (root, driver) = ChildRun.ReleaseBuildOf("the chaos suite", "FLEET_TEST_CHAOS", "tools/Chaos/bin/Release/net10.0/Fleet.Orleans.Chaos.dll");
         var data = Directory.CreateTempSubdirectory("fleet-chaos-");
         try
         {

@@ -9,6 +9,22 @@ namespace Fleet.Tests.Infrastructure;
 internal static class ChildRun
 {
     /// <summary>
+    /// Skips the test unless it runs in the CI profile or <paramref name="optIn"/> is 1, then answers the repository
+    /// root and the full path of <paramref name="built"/> (relative to the root), which must exist.
+    /// </summary>
+    public static (string Root, string Path) ReleaseBuildOf(string what, string optIn, string built)
+    {
+        Assert.SkipUnless(
+            TestProfile.IsCi || Environment.GetEnvironmentVariable(optIn) == "1",
+            $"{what} runs in the CI profile (tools/test --ci) or with {optIn}=1.");
+        var root = Browser.BrowserFixture.RepositoryRoot();
+        var path = System.IO.Path.Combine(root, built);
+        Assert.True(File.Exists(path), $"{path} is missing: build the solution in Release (tools/test does)");
+
+        return (root, path);
+    }
+
+    /// <summary>
     /// Starts <paramref name="info"/> with <paramref name="environment"/> added and waits at most
     /// <paramref name="limit"/>; past it the child and everything it started are killed. Returns the exit code
     /// and standard output followed by standard error.
