@@ -95,7 +95,11 @@ internal static class DeadlinePrecision
         double? down = null;
         if (restart)
         {
-            var kill = DateTimeOffset.UtcNow + ((firstDeadline - DateTimeOffset.UtcNow) / 2);
+            // Sending thousands of refetches to slow storage can outlast the pickup timeout; then the kill aims
+            // halfway to the last deadline, so the deadlines still ahead fall while the silo is down or after.
+            var now = DateTimeOffset.UtcNow;
+            var aim = firstDeadline > now ? firstDeadline : lastDeadline;
+            var kill = now + ((aim - now) / 2);
             await DelayUntil(kill, cancellationToken);
             killLead = (firstDeadline - DateTimeOffset.UtcNow).TotalSeconds;
             var clock = Stopwatch.StartNew();
@@ -108,10 +112,31 @@ internal static class DeadlinePrecision
         await DelayUntil(lastDeadline, cancellationToken);
         var expected = failedBefore + accepted.Count;
         var grace = TimeSpan.FromSeconds(restart ? 90 : 30) + (context.Profile.ReminderPeriod * 2);
+        var waited = Stopwatch.StartNew();
         var failed = await context.WaitForStatusCountAsync("failed", expected, grace, cancellationToken);
         context.Log($"  {failed - failedBefore} of {accepted.Count} failed");
 
+        // The count includes hosts whose refetch was stored but answered too late to count as accepted, so it can
+        // reach the expected number while some accepted host is still pending: those get the rest of the grace.
         var changes = await http.ListStatusChangesAsync("failed", cancellationToken);
+        var unfailed = accepted.Values.Where(r => !(changes.TryGetValue(r.HostId, out var at) && at >= r.RequestedAt)).ToList();
+        while (unfailed.Count > 0 && waited.Elapsed < grace)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            var still = new List<RefetchAccepted>();
+            foreach (var refetch in unfailed)
+            {
+                if (await http.GetRefetchAsync(refetch.HostId, cancellationToken) is not { Status: "failed" } truth || truth.Epoch != refetch.Epoch)
+                {
+                    still.Add(refetch);
+                }
+            }
+
+            unfailed = still;
+        }
+
+        changes = await http.ListStatusChangesAsync("failed", cancellationToken);
+
         var lateness = new List<float>(accepted.Count);
         var missing = 0;
         var indexLagged = 0;

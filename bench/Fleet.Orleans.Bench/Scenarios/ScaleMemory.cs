@@ -48,7 +48,9 @@ internal static class ScaleMemory
     private const int Concurrency = 32;
 
     // Hosts per population request, and in flight at once inside the silo: Azurite, not the silo, sets the pace.
-    private const int PopulateBatch = 1000;
+    // Small enough that a batch finishes well inside the silo client's two-minute timeout at a few hosts a second
+    // (a batch of 1,000 timed out while the machine was busy).
+    private const int PopulateBatch = 200;
     private const int SiloConcurrency = 32;
 
     /// <summary>
