@@ -466,13 +466,13 @@ internal sealed partial class HostGrain(
     private DateTimeOffset? DurableWakeAt()
     {
         DateTimeOffset? next = State.Refetch is { InFlight: true, Deadline: { } deadline } ? deadline : null;
-        next = Earliest(next, NextPushWakeAt(time.GetUtcNow()));
+        next = WakeTimes.Earliest(next, NextPushWakeAt(time.GetUtcNow()));
 
-        return Earliest(next, NextProfileDeadline());
+        return WakeTimes.Earliest(next, NextProfileDeadline());
     }
 
     /// <summary>The earliest wake-up, or null when nothing waits.</summary>
-    private DateTimeOffset? NextWakeAt() => Earliest(DurableWakeAt(), IdentityWakeAt());
+    private DateTimeOffset? NextWakeAt() => WakeTimes.Earliest(DurableWakeAt(), IdentityWakeAt());
 
     private void Rearm()
     {
@@ -486,9 +486,6 @@ internal sealed partial class HostGrain(
             _wakeTimer = null;
         }
     }
-
-    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
-        a is null ? b : b is null ? a : a < b ? a : b;
 
     /// <summary>
     /// Sends the host's indexed fields to its index shard and, unless <paramref name="announce"/> is false,
@@ -536,7 +533,7 @@ internal sealed partial class HostGrain(
             State.Identity?.Current.NotAfter,
             State.Identity is { } identity ? RenewalMachine.StateOf(identity) : null,
             State.Refetch?.JobId,
-            Earliest(DurableWakeAt(), _storedWake));
+            WakeTimes.Earliest(DurableWakeAt(), _storedWake));
     }
 
     /// <summary>The shard takes a later wake-up lazily, so it may keep the latest one sent until its next save.</summary>

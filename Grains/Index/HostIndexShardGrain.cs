@@ -113,11 +113,11 @@ internal sealed partial class HostIndexShardGrain(
         if (_guards.TryGetValue(hostId, out var guard))
         {
             revision = Math.Max(revision, guard.Revision);
-            wakeAt = Earliest(wakeAt, guard.WakeAt);
+            wakeAt = guard.WakeAt < wakeAt ? guard.WakeAt : wakeAt;
         }
 
         _guards[hostId] = new WakeGuard(revision, wakeAt);
-        var tracked = basis with { WakeAt = Earliest(basis.WakeAt, wakeAt) };
+        var tracked = basis with { WakeAt = WakeTimes.Earliest(basis.WakeAt, wakeAt) };
         Put(tracked);
         _unsaved[hostId] = tracked;
         _trackedUnsaved.Add(hostId);
@@ -182,7 +182,7 @@ internal sealed partial class HostIndexShardGrain(
             }
             else
             {
-                entry = entry with { WakeAt = Earliest(entry.WakeAt, guard.WakeAt) };
+                entry = entry with { WakeAt = WakeTimes.Earliest(entry.WakeAt, guard.WakeAt) };
             }
         }
 
@@ -193,10 +193,6 @@ internal sealed partial class HostIndexShardGrain(
         }
     }
 
-    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
-        a is null ? b : b is null ? a : a < b ? a : b;
-
-    private static DateTimeOffset Earliest(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     Task<HostIndexPage> IHostIndexShardGrain.QueryAsync(HostQuery query)
     {

@@ -381,13 +381,8 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
         await device.AnswerAsync(profileList.CommandUuid, MdmResultStatus.Acknowledged);
         var done = await RemindersAsync();
 
-        // The cleared wake-up is saved with the shard's next batch (every second).
-        var doneWake = await StoredWakeAsync();
-        for (var waited = TimeSpan.Zero; doneWake is not null && waited < s_wait; waited += TimeSpan.FromMilliseconds(200))
-        {
-            await Task.Delay(200, cancel);
-            doneWake = await StoredWakeAsync();
-        }
+        // The cleared wake-up is saved with the shard's next batch.
+        var doneWake = await Api.ApiTestKit.EventuallyAsync(StoredWakeAsync, wake => wake is null, $"host {hostId}'s stored wake-up cleared", s_wait);
 
         Assert.Equal(["identity"], idle);
         Assert.Equal(["identity"], pending);

@@ -14,8 +14,12 @@ namespace Fleet.Tests.Hosts;
 /// </summary>
 public sealed class WakeSweepTests(WakeSweepTests.Fixture fixture) : IClassFixture<WakeSweepTests.Fixture>
 {
-    // Windows hosts: one attempt, a 1 s pickup timeout; the sweep reminder ticks every 2 s.
-    public sealed class Fixture() : ClusterFixture(new Dictionary<string, string?>());
+    // Windows hosts: one attempt, a 1 s pickup timeout; the sweep reminder ticks every 2 s. A reminder written
+    // straight into the table is seen at the reminder service's next refresh (one minute by default).
+    public sealed class Fixture() : ClusterFixture(new Dictionary<string, string?>
+    {
+        ["Fleet:Cluster:ReminderRefreshPeriod"] = "00:00:02",
+    });
 
     private static readonly TimeSpan s_sweepWait = TimeSpan.FromSeconds(15);
 
