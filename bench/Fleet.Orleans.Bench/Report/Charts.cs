@@ -17,6 +17,7 @@ internal static class Charts
         "requests/s",
         [
             ("bare read", r.BaselineRate),
+            .. r.FloorReads is { Count: > 0 } ? [("floor: bare + grain call", r.FloorRate)] : Array.Empty<(string, double)>(),
             ("distributed/read", r.ReadRate),
             ("bare (write body)", r.BaselineWrite.PerSecond),
             ("distributed/write", r.Write.PerSecond),

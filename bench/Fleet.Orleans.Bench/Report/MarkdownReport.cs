@@ -159,7 +159,9 @@ internal static class MarkdownReport
         md.AppendLine();
         md.AppendLine(Invariant($"{c.Hosts:N0} enrolled hosts, {c.Concurrency} concurrent requests (closed loop), {r.Options.Profile.PhaseDuration.TotalSeconds:0} s per phase. ") +
             "The bare endpoint (`POST /bench/baseline/distributed/read`, same Api process) parses the same body and answers the same " +
-            "`{\"queries\":{}}` without calling a grain; bare and real phases alternate twice and the rate is the median. " +
+            "`{\"queries\":{}}` without calling a grain. The floor (`POST /bench/baseline/grain-call/distributed/read`) is the bare endpoint " +
+            "making one Orleans call, with the node secret, to a grain keyed by the host that does nothing: what any design that asks a grain " +
+            "on every check-in pays at least. Bare, floor and real phases alternate twice and each rate is the median. " +
             "The write phase repeats each host's real `distributed/write` (about 4 KB) after a first write stored it, so nothing changes; " +
             "its baseline posts the same bodies to the bare endpoint (same JSON parse, no grain call).");
         md.AppendLine(Invariant($"Load average at the start: {r.LoadByScenario.GetValueOrDefault("check-in throughput", "?")}."));
@@ -169,13 +171,19 @@ internal static class MarkdownReport
         for (var i = 0; i < c.Reads.Count; i++)
         {
             Row(md, Invariant($"bare read, round {i + 1}"), c.BaselineReads[i]);
+            if (c.FloorReads is { } floors && i < floors.Count)
+            {
+                Row(md, Invariant($"floor: bare + no-op grain call, round {i + 1}"), floors[i]);
+            }
+
             Row(md, Invariant($"distributed/read, round {i + 1}"), c.Reads[i]);
         }
 
         Row(md, "bare, write body", c.BaselineWrite);
         Row(md, "distributed/write (no change)", c.Write);
         md.AppendLine();
-        md.AppendLine(Invariant($"Ratio to bare: read **{c.ReadRatio:0.00}**, write **{c.WriteRatio:0.00}**. ") +
+        md.AppendLine(Invariant($"Ratio to bare: read **{c.ReadRatio:0.00}**, write **{c.WriteRatio:0.00}**") +
+            (c.FloorReads is { Count: > 0 } ? Invariant($"; the floor (one no-op grain call) **{c.FloorRatio:0.00}**, and the real read reaches {c.ReadRate / c.FloorRate:0.00} of the floor. ") : ". ") +
             Invariant($"Storage writes during the read phases: {c.ReadPhaseWrites.GrainState} grain state, {c.ReadPhaseWrites.Reminder} reminder, {c.ReadPhaseWrites.Index} index; ") +
             Invariant($"during the write phase: {c.WritePhaseWrites.GrainState} grain state, {c.WritePhaseWrites.Reminder} reminder, {c.WritePhaseWrites.Index} index ({c.Write.Ok:N0} writes)."));
         md.AppendLine();
@@ -183,7 +191,11 @@ internal static class MarkdownReport
         md.AppendLine();
         md.AppendLine("**What limits it.** CPU per request (µs of one core), from the last round:");
         md.AppendLine();
-        CpuTable(md, [("bare read", c.BaselineCpu, c.BaselineReads[^1].PerSecond), ("distributed/read", c.ReadCpu, c.Reads[^1].PerSecond), ("distributed/write", c.WriteCpu, c.Write.PerSecond)]);
+        CpuTable(md, [
+            ("bare read", c.BaselineCpu, c.BaselineReads[^1].PerSecond),
+            .. c.FloorCpu is { } floorCpu && c.FloorReads is { Count: > 0 } floorReads ? [("floor (no-op grain call)", floorCpu, floorReads[^1].PerSecond)] : Array.Empty<(string, CpuUse, double)>(),
+            ("distributed/read", c.ReadCpu, c.Reads[^1].PerSecond),
+            ("distributed/write", c.WriteCpu, c.Write.PerSecond)]);
         var bare = PerRequest(c.BaselineCpu, c.BaselineReads[^1].PerSecond);
         var real = PerRequest(c.ReadCpu, c.Reads[^1].PerSecond);
         md.AppendLine();
@@ -192,8 +204,28 @@ internal static class MarkdownReport
             Invariant($"(silo {real.GetValueOrDefault("silo"):0} µs, Api {real.GetValueOrDefault("api"):0} µs against {bare.GetValueOrDefault("api"):0} µs bare). ") +
             "The difference is the grain call: the Api serializes the call and sends it over the gateway, the silo deserializes it, " +
             "schedules the grain turn, hashes the node secret (SHA-256) and answers the same way back. " +
-            Invariant($"The ratio of CPU per request, {bare.Values.Sum() / Math.Max(1, real.Values.Sum()):0.00}, predicts the measured ratio {c.ReadRatio:0.00}."));
+            Invariant($"The ratio of CPU per request, {bare.Values.Sum() / Math.Max(1, real.Values.Sum()):0.00}, predicts the measured ratio {c.ReadRatio:0.00}.") +
+            FloorSentence(c));
         md.AppendLine();
+    }
+
+    /// <summary>What the floor phase says about the check-in's own cost beyond one grain call.</summary>
+    private static string FloorSentence(CheckInResult c)
+    {
+        if (c.FloorCpu is not { } floorCpu || c.FloorReads is not { Count: > 0 } floors)
+        {
+            return string.Empty;
+        }
+
+        var floor = PerRequest(floorCpu, floors[^1].PerSecond).Values.Sum();
+        var bare = PerRequest(c.BaselineCpu, c.BaselineReads[^1].PerSecond).Values.Sum();
+        var real = PerRequest(c.ReadCpu, c.Reads[^1].PerSecond).Values.Sum();
+
+        return Invariant($" One no-op grain call alone takes the bare endpoint from {bare:0} to {floor:0} µs ({c.FloorRatio:0.00} of the bare rate); ") +
+            Invariant($"the host grain's own work (its state, the secret's hash, the answer) adds {real - floor:0} µs more. ") +
+            (c.FloorRatio < 0.75
+                ? "So on this machine the target is out of reach of any design that calls a grain per check-in; only answering without one (a cache in the Api, which would then have to learn of every refetch at once) could meet it."
+                : "So a grain call per check-in leaves room for the target; the gap is the host grain's own work.");
     }
 
     private static void CycleSection(StringBuilder md, CycleResult c, RunReport r, string chart)
@@ -258,19 +290,30 @@ internal static class MarkdownReport
         }
 
         md.AppendLine();
-        var populated = s.Points[^1].Hosts;
+        var largest = s.Points[^1];
+        var populated = largest.Hosts;
         var populateSeconds = s.Points.Sum(p => p.Populate.Elapsed.TotalSeconds);
         var perHost = populateSeconds / Math.Max(1, populated);
         var how = s.Points[^1].Populate.Name.Contains("silo", StringComparison.Ordinal)
             ? "through the silo's benchmark-only `POST /debug/hosts/populate`, which calls each host's grain as the Api would: enroll with its agent's real enrollment details, then one real refetch (request, distributed read, write of the agent's real results) ending verified"
             : "through the Api, as an agent and an operator would (enroll, refetch, distributed read, distributed write)";
-        md.AppendLine(Invariant($"Sizes: the issue asks for 10,000, 50,000 and 100,000. Hosts were populated {how}; five storage writes per host ") +
-            Invariant($"(enrollment, pending, reminder registered, verified, reminder removed). That averaged {populated / Math.Max(1, populateSeconds):N0} hosts/s here, and it slows as the tables grow: Azurite ") +
-            Invariant($"(Node.js, one core) gets slower per request with more entities; activations ran at {s.Points[0].ActivationsPerSecond:N0}/s at {s.Points[0].Hosts:N0} hosts and ") +
-            Invariant($"{s.Points[^1].ActivationsPerSecond:N0}/s at {s.Points[^1].Hosts:N0}. At this run's average rate, 50,000 hosts take {50_000 * perHost / 60:0} min to populate and 100,000 ") +
-            Invariant($"{100_000 * perHost / 60:0} min; this run stops at {populated:N0}. Azure Table storage itself has no such limit. ") +
-            Invariant($"Across the sizes measured, heap per host ranged {s.Points.Min(p => p.HeapPerHost):N0}–{s.Points.Max(p => p.HeapPerHost):N0} B and working set per host {s.Points.Min(p => p.WorkingSetPerHost):N0}–{s.Points.Max(p => p.WorkingSetPerHost):N0} B; ") +
-            Invariant($"a linear extrapolation puts 100,000 active hosts at about {(s.Points[^1].Warm.WorkingSet + (100_000 * s.Points[^1].WorkingSetPerHost)) / MiB:N0} MiB of working set."));
+        var first = s.Points[0];
+        var curve = s.Points.Count < 2
+            ? "one size only, so no curve"
+            : largest.WorkingSetPerHost <= first.WorkingSetPerHost * 1.1 && largest.HeapPerHost <= first.HeapPerHost * 1.1
+                ? Invariant($"linear: an active host cost no more at {largest.Hosts:N0} hosts than at {first.Hosts:N0}")
+                : Invariant($"worse than linear: an active host cost more at {largest.Hosts:N0} hosts than at {first.Hosts:N0}");
+        md.AppendLine(Invariant($"Sizes: the issue asks for 10,000, 50,000 and 100,000. Hosts were populated {how}: three grain-state writes per host ") +
+            Invariant($"(enrollment, pending, verified) and its share of index batches. That averaged {populated / Math.Max(1, populateSeconds):N0} hosts/s here ") +
+            Invariant($"({string.Join(", ", s.Points.Select(p => Invariant($"{p.Populate.PerSecond:N0}/s to {p.Hosts:N0}")))}); Azurite (Node.js, one core) gets slower per request with more entities. ") +
+            Invariant($"Activations ran at {first.ActivationsPerSecond:N0}/s at {first.Hosts:N0} hosts and {largest.ActivationsPerSecond:N0}/s at {largest.Hosts:N0}. ") +
+            (populated < 100_000
+                ? Invariant($"At this run's average rate, 50,000 hosts take {50_000 * perHost / 60:0} min to populate and 100,000 {100_000 * perHost / 60:0} min; this run stops at {populated:N0}. ")
+                : string.Empty) +
+            Invariant($"The curve across the sizes is {curve}: heap per host ranged {s.Points.Min(p => p.HeapPerHost):N0}–{s.Points.Max(p => p.HeapPerHost):N0} B and working set per host {s.Points.Min(p => p.WorkingSetPerHost):N0}–{s.Points.Max(p => p.WorkingSetPerHost):N0} B") +
+            (populated < 100_000
+                ? Invariant($"; a linear extrapolation puts 100,000 active hosts at about {(largest.Warm.WorkingSet + (100_000 * largest.WorkingSetPerHost)) / MiB:N0} MiB of working set.")
+                : "."));
         md.AppendLine();
         if (s.AfterIdle is { } idle)
         {
@@ -289,18 +332,17 @@ internal static class MarkdownReport
         md.AppendLine();
         md.AppendLine(chart);
         md.AppendLine();
-        var largest = s.Points[^1];
         md.AppendLine("**What limits it.** ");
         md.AppendLine();
         CpuTable(md, [.. s.Points.Select(p => (Invariant($"activating {p.Hosts:N0}"), p.ActivateCpu, p.Activate.PerSecond))]);
         md.AppendLine();
         md.AppendLine(Invariant($"Memory: an active host costs {largest.HeapPerHost:N0} B of managed heap at {largest.Hosts:N0} hosts; its stored state is about ") +
             Invariant($"{r.Cycles?.RawEntityBytes ?? 0:N0} B of JSON. The rest is the activation itself (Orleans' activation data, message ") +
-            "queues, the grain's `IPersistentState` with its ETag, the deadline-timer and reminder fields) and the deserialized `HostState` " +
+            "queues, the grain's `IPersistentState` with its ETag, its wake-up timer while work is pending) and the deserialized `HostState` " +
             "(identity strings, `HostDetails` with about twenty fields, the node-secret hash, the last transitions). The low-cardinality " +
             "strings of `HostDetails` (platform, OS name, version and build, osquery version, hardware model and vendor, CPU brand, " +
             "architecture, kernel) come from one bounded silo-wide pool, so active hosts on the same OS and hardware share them. The working set " +
-            "adds what the GC keeps committed beyond live objects. With `FLEET_BENCH_GCDUMP` set, the run's folder holds heap dumps " +
+            "adds what the GC keeps committed beyond live objects (the silo runs the workstation, concurrent GC; server GC kept more than twice as much). With `FLEET_BENCH_GCDUMP` set, the run's folder holds heap dumps " +
             "of the warm and the all-active silo at each size (`silo-warm-N.gcdump`, `silo-active-N.gcdump`) and their type reports. " +
             "Activation rate: each activation reads the host's row from Azurite and publishes to its index shard.");
         md.AppendLine();

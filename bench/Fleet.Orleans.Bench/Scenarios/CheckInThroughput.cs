@@ -12,13 +12,20 @@ internal sealed record CheckInResult(
     StorageCounts WritePhaseWrites,
     CpuUse BaselineCpu,
     CpuUse ReadCpu,
-    CpuUse WriteCpu)
+    CpuUse WriteCpu,
+    IReadOnlyList<LoadStats>? FloorReads = null,
+    CpuUse? FloorCpu = null)
 {
     public double BaselineRate => Median(BaselineReads.Select(s => s.PerSecond));
 
     public double ReadRate => Median(Reads.Select(s => s.PerSecond));
 
     public double ReadRatio => ReadRate / BaselineRate;
+
+    /// <summary>The bare endpoint plus one call to a grain that does nothing: the most a check-in that asks a grain can reach.</summary>
+    public double FloorRate => FloorReads is { Count: > 0 } floor ? Median(floor.Select(s => s.PerSecond)) : double.NaN;
+
+    public double FloorRatio => FloorRate / BaselineRate;
 
     public double WriteRatio => Write.PerSecond / BaselineWrite.PerSecond;
 
@@ -32,12 +39,13 @@ internal sealed record CheckInResult(
 
 /// <summary>
 /// Scenario 1: agent check-ins with nothing to do, against a bare endpoint of the same shape in the same
-/// Api process. <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real
+/// Api process, and against that endpoint making one call to a grain that does nothing (the Orleans floor). <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real
 /// payload that repeats what the host already reported. Storage writes are counted across both.
 /// </summary>
 internal static class CheckInThroughput
 {
     private const string BaselinePath = "bench/baseline/distributed/read";
+    private const string FloorPath = "bench/baseline/grain-call/distributed/read";
     private const string ReadPath = "api/osquery/distributed/read";
     private const string WritePath = "api/osquery/distributed/write";
 
@@ -54,12 +62,15 @@ internal static class CheckInThroughput
 
         // Warm up both paths (JIT, connections, activations), then let the index shards flush the enrollments.
         await Phase(context, BaselinePath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
+        await Phase(context, FloorPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Phase(context, ReadPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
 
         var baselines = new List<LoadStats>();
+        var floors = new List<LoadStats>();
         var reads = new List<LoadStats>();
         CpuUse? baselineCpu = null;
+        CpuUse? floorCpu = null;
         CpuUse? readCpu = null;
         var before = await http.StorageWritesAsync(cancellationToken);
         for (var round = 0; round < 2; round++)
@@ -68,9 +79,13 @@ internal static class CheckInThroughput
             baselines.Add(await Phase(context, BaselinePath, hosts, profile.PhaseDuration, cancellationToken));
             baselineCpu = CpuMeter.Stop(sample);
             sample = context.Cpu.Start();
+            floors.Add(await Phase(context, FloorPath, hosts, profile.PhaseDuration, cancellationToken));
+            floorCpu = CpuMeter.Stop(sample);
+            sample = context.Cpu.Start();
             reads.Add(await Phase(context, ReadPath, hosts, profile.PhaseDuration, cancellationToken));
             readCpu = CpuMeter.Stop(sample);
-            context.Log($"  round {round + 1}: baseline {baselines[^1].PerSecond:0}/s, distributed/read {reads[^1].PerSecond:0}/s");
+            context.Log($"  round {round + 1}: baseline {baselines[^1].PerSecond:0}/s, " +
+                $"baseline with a no-op grain call {floors[^1].PerSecond:0}/s, distributed/read {reads[^1].PerSecond:0}/s");
         }
 
         // Anything a check-in wrote reaches the index within its one-second flush.
@@ -87,7 +102,7 @@ internal static class CheckInThroughput
 
         return new CheckInResult(
             hosts.Count, profile.Concurrency, baselines, reads, baselineWrite, write, readWrites, writeWrites,
-            baselineCpu!, readCpu!, writeCpu);
+            baselineCpu!, readCpu!, writeCpu, floors, floorCpu);
     }
 
     /// <summary>
