@@ -253,6 +253,9 @@ internal sealed record BenchOptions
                 AzuritePid = null,
                 Commit = "unknown",
                 RenderFrom = render,
+
+                // A partial run's results rendered again must, like the run, leave benchmarks.md alone.
+                Only = only,
             };
         }
 
