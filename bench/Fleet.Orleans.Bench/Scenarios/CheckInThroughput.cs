@@ -39,8 +39,9 @@ internal sealed record CheckInResult(
 
 /// <summary>
 /// Scenario 1: agent check-ins with nothing to do, against a bare endpoint of the same shape in the same
-/// Api process, and against that endpoint making one call to a grain that does nothing (the Orleans floor). <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real
-/// payload that repeats what the host already reported. Storage writes are counted across both.
+/// Api process, and against that endpoint making one call to a grain that does nothing (the Orleans floor).
+/// <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real payload that
+/// repeats what the host already reported. Storage writes are counted across both.
 /// </summary>
 internal static class CheckInThroughput
 {
@@ -60,7 +61,7 @@ internal static class CheckInThroughput
         context.Log($"check-in throughput: enrolling {hosts.Count} hosts");
         await context.EnrollAsync(hosts, profile.Concurrency, cancellationToken);
 
-        // Warm up both paths (JIT, connections, activations), then let the index shards flush the enrollments.
+        // Warm up the three paths (JIT, connections, activations), then let the index shards flush the enrollments.
         await Phase(context, BaselinePath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Phase(context, FloorPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Phase(context, ReadPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
