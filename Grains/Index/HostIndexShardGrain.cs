@@ -113,7 +113,7 @@ internal sealed partial class HostIndexShardGrain(
         if (_guards.TryGetValue(hostId, out var guard))
         {
             revision = Math.Max(revision, guard.Revision);
-            wakeAt = guard.WakeAt < wakeAt ? guard.WakeAt : wakeAt;
+            wakeAt = WakeTimes.Earliest(guard.WakeAt, wakeAt);
         }
 
         _guards[hostId] = new WakeGuard(revision, wakeAt);
@@ -192,7 +192,6 @@ internal sealed partial class HostIndexShardGrain(
             _unsaved[hostId] = entry;
         }
     }
-
 
     Task<HostIndexPage> IHostIndexShardGrain.QueryAsync(HostQuery query)
     {

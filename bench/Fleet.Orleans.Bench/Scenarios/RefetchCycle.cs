@@ -42,10 +42,6 @@ internal sealed record CycleResult(
 internal static class RefetchCycle
 {
     /// <summary>
-    /// Measured: a cycle is 2 grain-state writes (pending, verified; verifying rides along with the verified
-    /// write) and 2 reminder writes (register, remove). A fifth write in any cycle fails the run.
-    /// </summary>
-    /// <summary>
     /// The short run's regression guard, above the target of 3 (which the report judges): a reminder per host
     /// coming back, or the Verifying state written, would add a whole write per cycle.
     /// </summary>

@@ -36,7 +36,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     public IBrowser Browser { get; private set; } = null!;
 
     /// <summary>Where screenshots go: <c>TestResults/screenshots</c> at the top of the repository.</summary>
-    public static string ScreenshotFolder { get; } = Path.Combine(RepositoryRoot(), "TestResults", "screenshots");
+    public static string ScreenshotFolder { get; } = Path.Combine(TestRepository.Root(), "TestResults", "screenshots");
 
     public async ValueTask InitializeAsync()
     {
@@ -109,19 +109,5 @@ public sealed class BrowserFixture : IAsyncLifetime
 
         await Cluster.StopAllSilosAsync();
         await Cluster.DisposeAsync();
-    }
-
-    /// <summary>The folder holding Fleet.Orleans.sln above the test output, or the output folder when there is none.</summary>
-    internal static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Fleet.Orleans.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return AppContext.BaseDirectory;
     }
 }

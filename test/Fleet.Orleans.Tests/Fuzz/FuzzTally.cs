@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Fleet.Tests.Infrastructure;
 
 namespace Fleet.Tests.Fuzz;
 
@@ -22,7 +23,7 @@ public static class FuzzTally
     public static string SummaryDirectory =>
         Environment.GetEnvironmentVariable(SummaryDirVariable) is { Length: > 0 } dir
             ? dir
-            : Path.Combine(Browser.BrowserFixture.RepositoryRoot(), "TestResults", "fuzz");
+            : Path.Combine(TestRepository.Root(), "TestResults", "fuzz");
 
     public static void Count(string endpoint, HttpStatusCode status) =>
         s_counts.GetOrAdd(endpoint, _ => new EndpointCount()).Add((int)status);

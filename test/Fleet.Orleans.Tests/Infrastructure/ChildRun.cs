@@ -17,7 +17,7 @@ internal static class ChildRun
         Assert.SkipUnless(
             TestProfile.IsCi || Environment.GetEnvironmentVariable(optIn) == "1",
             $"{what} runs in the CI profile (tools/test --ci) or with {optIn}=1.");
-        var root = Browser.BrowserFixture.RepositoryRoot();
+        var root = TestRepository.Root();
         var path = System.IO.Path.Combine(root, built);
         Assert.True(File.Exists(path), $"{path} is missing: build the solution in Release (tools/test does)");
 
