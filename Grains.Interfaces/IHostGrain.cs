@@ -80,6 +80,13 @@ public interface IHostGrain : IGrainWithStringKey
     Task<HostIndexEntry?> RepublishAsync();
 
     /// <summary>
+    /// The host's current index entry, without sending it; <see langword="null"/> for a host that never
+    /// enrolled. The silo's index recovery collects these after another silo died and sends them in batches.
+    /// </summary>
+    [Alias("current-index-entry")]
+    Task<HostIndexEntry?> GetIndexEntryAsync();
+
+    /// <summary>
     /// Runs the host's due wake-ups, as its timer would, and answers its index shard with its entry. Sent by
     /// the shard's sweep for hosts whose wake-up is overdue: after a crash it is what re-activates them.
     /// </summary>

@@ -84,6 +84,14 @@ public interface IHostIndexShardGrain : IGrainWithIntegerKey
     [OneWay, Alias("publish-after-wake")]
     Task PublishAfterWakeAsync(HostIndexEntry entry);
 
+    /// <summary>
+    /// Entries live hosts send again after a silo died, since this shard may have come back from rows that lack
+    /// publishes it had not saved. Taken like publishes, except that a live last-seen time alone is not a
+    /// change; answers how many entries the shard lacked or held behind.
+    /// </summary>
+    [Alias("restore")]
+    Task<int> RestoreAsync(IReadOnlyList<HostIndexEntry> entries);
+
     /// <summary>Reads memory only, so it may run while a flush waits on storage.</summary>
     [AlwaysInterleave, Alias("query")]
     Task<HostIndexPage> QueryAsync(HostQuery query);

@@ -48,6 +48,8 @@ public static class FleetGrainsServiceCollectionExtensions
         services.TryAddSingleton<FleetMetrics>();
         services.TryAddSingleton<HostIndexStore>();
         services.TryAddSingleton<HostStateCatalog>();
+        services.TryAddSingleton<IndexRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<IndexRecovery>());
         AddHostEvents(services, configuration);
         services.AddFleetWebhooks(configuration);
 

@@ -31,6 +31,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _profileTransitions;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _indexRepairs;
+    private readonly Counter<long> _indexRestores;
     private readonly Histogram<double> _timeToVerified;
     private readonly Counter<long> _jobRequests;
     private readonly Counter<long> _jobsStarted;
@@ -60,6 +61,9 @@ public sealed class FleetMetrics
             "fleet.refetch_jobs.finished", "{job}", "Bulk refetch jobs that ended, by outcome (completed or cancelled).");
         _indexRepairs = meter.CreateCounter<long>(
             "fleet.index.repaired_entries", "{entry}", "Index entries a shard repair added, updated or removed, by change.");
+        _indexRestores = meter.CreateCounter<long>(
+            "fleet.index.restored_entries", "{entry}",
+            "Index entries a shard lacked or held behind when live hosts sent theirs again after a silo died.");
         _timeToVerified = meter.CreateHistogram(
             "fleet.refetch.time_to_verified",
             "s",
@@ -129,6 +133,9 @@ public sealed class FleetMetrics
         _indexRepairs.Add(updated, new KeyValuePair<string, object?>("change", "updated"));
         _indexRepairs.Add(removed, new KeyValuePair<string, object?>("change", "removed"));
     }
+
+    /// <summary>Counts entries a shard corrected from the ones hosts sent again after a silo died.</summary>
+    public void IndexRestored(int entries) => _indexRestores.Add(entries);
 
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 

@@ -3,6 +3,7 @@ using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Events;
+using Fleet.Grains.Index;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
@@ -33,6 +34,7 @@ internal sealed partial class HostGrain(
     TimeProvider time,
     FleetMetrics metrics,
     IEnumerable<IHostEventSink> eventSinks,
+    IndexRecovery indexRecovery,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
@@ -71,24 +73,26 @@ internal sealed partial class HostGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (!State.Enrolled)
+        if (State.Enrolled)
         {
-            return;
+            ShareCommonStrings();
+
+            // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
+            await OnProfilesActivateAsync();
+            _storedWake = DurableWakeAt();
+            Rearm();
+
+            // Activation changes nothing: the index hears of it (it may have missed an update), listeners do not.
+            PublishToIndex(announce: false);
         }
 
-        ShareCommonStrings();
-
-        // A team change lost while the host was away is pulled first, so the wake-ups below include its deadlines.
-        await OnProfilesActivateAsync();
-        _storedWake = DurableWakeAt();
-        Rearm();
-
-        // Activation changes nothing: the index hears of it (it may have missed an update), listeners do not.
-        PublishToIndex(announce: false);
+        // Last, so a failed activation is never listed: it would never deactivate to leave.
+        indexRecovery.Activated(this);
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        indexRecovery.Deactivated(this);
         if (_unsavedCheckIn && State.Enrolled)
         {
             try
@@ -128,6 +132,20 @@ internal sealed partial class HostGrain(
 
     Task<HostIndexEntry?> IHostGrain.RepublishAsync() =>
         Task.FromResult(State.Enrolled ? PublishToIndex(announce: false) : null);
+
+    Task<HostIndexEntry?> IHostGrain.GetIndexEntryAsync()
+    {
+        if (!State.Enrolled)
+        {
+            return Task.FromResult<HostIndexEntry?>(null);
+        }
+
+        // The caller sends it on: from now on the shard may hold this entry's wake-up.
+        var entry = IndexEntry();
+        NoteSentWake(entry.WakeAt);
+
+        return Task.FromResult<HostIndexEntry?>(entry);
+    }
 
     async Task IHostGrain.WakeAsync()
     {

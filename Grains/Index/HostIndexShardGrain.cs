@@ -105,6 +105,28 @@ internal sealed partial class HostIndexShardGrain(
         return Task.CompletedTask;
     }
 
+    Task<int> IHostIndexShardGrain.RestoreAsync(IReadOnlyList<HostIndexEntry> entries)
+    {
+        var (added, updated) = (0, 0);
+        foreach (var entry in entries)
+        {
+            var held = _entries.ContainsKey(entry.HostId);
+            if (Accept(entry, afterWake: false, lastSeenIsChange: false))
+            {
+                added += held ? 0 : 1;
+                updated += held ? 1 : 0;
+            }
+        }
+
+        if (added + updated > 0)
+        {
+            metrics.IndexRestored(added + updated);
+            LogRestored(Shard, entries.Count, added, updated);
+        }
+
+        return Task.FromResult(added + updated);
+    }
+
     async Task IHostIndexShardGrain.TrackWakeAsync(HostIndexEntry entry, DateTimeOffset wakeAt)
     {
         var hostId = entry.HostId;
@@ -163,15 +185,17 @@ internal sealed partial class HostIndexShardGrain(
     }
 
     /// <summary>
-    /// Takes a published entry unless a newer one is held. A wake-up tracked for a later revision stays
-    /// until that revision arrives, or, once due, until the host answers a sweep with what it stored.
+    /// Takes a published entry unless a newer one is held, and answers whether it changed what is held. A
+    /// wake-up tracked for a later revision stays until that revision arrives, or, once due, until the host
+    /// answers a sweep with what it stored. With <paramref name="lastSeenIsChange"/> false, an entry that
+    /// differs only in its live last-seen time leaves the held one alone.
     /// </summary>
-    private void Accept(HostIndexEntry entry, bool afterWake)
+    private bool Accept(HostIndexEntry entry, bool afterWake, bool lastSeenIsChange = true)
     {
         var hostId = entry.HostId;
         if (_entries.TryGetValue(hostId, out var held) && held.Revision > entry.Revision)
         {
-            return;
+            return false;
         }
 
         if (_guards.TryGetValue(hostId, out var guard))
@@ -186,11 +210,15 @@ internal sealed partial class HostIndexShardGrain(
             }
         }
 
-        if (held != entry)
+        if (held is not null && (held == entry || (!lastSeenIsChange && held == entry with { LastSeenAt = held.LastSeenAt })))
         {
-            Put(entry);
-            _unsaved[hostId] = entry;
+            return false;
         }
+
+        Put(entry);
+        _unsaved[hostId] = entry;
+
+        return true;
     }
 
     Task<HostIndexPage> IHostIndexShardGrain.QueryAsync(HostQuery query)
@@ -466,6 +494,12 @@ internal sealed partial class HostIndexShardGrain(
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Index shard {Shard}: woke {Count} hosts whose wake-up was overdue")]
     private partial void LogSwept(int shard, int count);
+
+    [LoggerMessage(
+        EventId = 203,
+        Level = LogLevel.Warning,
+        Message = "Index shard {Shard}: of {Sent} entries sent again after a silo died, {Added} were missing and {Updated} behind")]
+    private partial void LogRestored(int shard, int sent, int added, int updated);
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not save {Count} entries; will retry")]
     private partial void LogFlushFailed(int shard, int count, Exception exception);

@@ -12,6 +12,9 @@ internal static class ChaosReport
 
     public const string EndMarker = "<!-- chaos:end -->";
 
+    // Problems of a failed check repeated under the table; the rest are printed with their phase.
+    private const int ProblemsRepeated = 5;
+
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true };
 
     public static string Row(FaultResult fault) => string.Create(CultureInfo.InvariantCulture,
@@ -22,18 +25,39 @@ internal static class ChaosReport
     public static string Table(ChaosRunResult run)
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{"fault",-16} {"attempted",9} {"failed",7} {"time to recover",15} {"accepted lost",13} {"late hosts",10}");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"{"fault",-16} {"attempted",9} {"failed",7} {"time to recover",15} {"accepted lost",13} {"late hosts",10} {"two states",10} {"counts add up",13}");
         foreach (var fault in run.Faults)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"{fault.Fault,-16} {fault.Attempted,9} {fault.Failed,7} {Recovery(fault.RecoverySeconds),15} {fault.Checks.Lost,13} {fault.Checks.Late,10}");
+                $"{fault.Fault,-16} {fault.Attempted,9} {fault.Failed,7} {Recovery(fault.RecoverySeconds),15} {fault.Checks.Lost,13} {fault.Checks.Late,10} " +
+                $"{fault.Checks.Disagreements,10} {YesNo(fault.Checks.CountsAddUp),13}");
         }
 
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"{"whole run",-16} {"",9} {"",7} {"",15} {run.Final.Lost,13} {run.Final.Late,10}");
-        text.Append(run.Passed ? "PASSED: nothing accepted was lost, no host was late, API, storage and index agreed, counts added up." : "FAILED: an invariant does not hold; see the problems above.");
+            $"{"whole run",-16} {"",9} {"",7} {"",15} {run.Final.Lost,13} {run.Final.Late,10} {run.Final.Disagreements,10} {YesNo(run.Final.CountsAddUp),13}");
+        if (run.Passed)
+        {
+            text.Append("PASSED: nothing accepted was lost, no host was late, API, storage and index agreed, counts added up.");
+            return text.ToString();
+        }
 
-        return text.ToString();
+        // Again here, so whoever sees only the end of the output (a CI log's tail) still sees why.
+        text.AppendLine("FAILED: an invariant does not hold:");
+        foreach (var (name, checks) in run.Faults.Select(fault => (fault.Fault, fault.Checks)).Append(("whole run", run.Final)).Where(check => !check.Item2.Passed))
+        {
+            foreach (var problem in checks.Problems.Take(ProblemsRepeated))
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {problem}");
+            }
+
+            if (checks.Problems.Count > ProblemsRepeated)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {name}: {checks.Problems.Count - ProblemsRepeated} more above");
+            }
+        }
+
+        return text.ToString().TrimEnd();
     }
 
     public static string Json(ChaosRunResult run)
@@ -84,13 +108,13 @@ internal static class ChaosReport
             var checks = fault.Checks;
             text.AppendLine(CultureInfo.InvariantCulture,
                 $"| {fault.Description} | {fault.Attempted} | {fault.Failed} ({Causes(fault.FailedBy)}) | {Recovery(fault.RecoverySeconds)} | " +
-                $"{checks.Lost} | {checks.Late} | {checks.Disagreements} | {(checks.CountsAddUp ? "yes" : "no")} |");
+                $"{checks.Lost} | {checks.Late} | {checks.Disagreements} | {YesNo(checks.CountsAddUp)} |");
         }
 
         var final = run.Final;
         text.AppendLine(CultureInfo.InvariantCulture,
             $"| Whole run, checked again at the end ({final.AcceptedRefetches} refetches, {final.AcceptedJobs} jobs, {final.AcceptedProfiles} profiles accepted) " +
-            $"| | | | {final.Lost} | {final.Late} | {final.Disagreements} | {(final.CountsAddUp ? "yes" : "no")} |");
+            $"| | | | {final.Lost} | {final.Late} | {final.Disagreements} | {YesNo(final.CountsAddUp)} |");
 
         return text.ToString();
     }
@@ -122,6 +146,8 @@ internal static class ChaosReport
 
     private static string Causes(IReadOnlyDictionary<string, long> failedBy) =>
         failedBy.Count == 0 ? "none" : string.Join(", ", failedBy.Select(cause => $"{cause.Key}: {cause.Value}"));
+
+    private static string YesNo(bool value) => value ? "yes" : "no";
 
     private static string Recovery(double? seconds) => seconds is { } value
         ? string.Create(CultureInfo.InvariantCulture, $"{value:0} s")

@@ -1,7 +1,4 @@
-using Fleet.Api.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fleet.Tests.Hosting;
 
@@ -15,7 +12,7 @@ public sealed class CancelledGrainCallTests
     [Fact]
     public async Task CancelledGrainCall_WhileClientWaits_Is503WithRetryAfter()
     {
-        var (handler, context) = Create();
+        var (handler, context) = HandlerKit.Create();
 
         var handled = await handler.TryHandleAsync(context, new TaskCanceledException("A task was canceled."), CancellationToken.None);
 
@@ -27,7 +24,7 @@ public sealed class CancelledGrainCallTests
     [Fact]
     public async Task CancelledRequest_ClientGone_IsLeftToTheFramework()
     {
-        var (handler, context) = Create();
+        var (handler, context) = HandlerKit.Create();
         using var aborted = new CancellationTokenSource();
         await aborted.CancelAsync();
         context.RequestAborted = aborted.Token;
@@ -35,16 +32,5 @@ public sealed class CancelledGrainCallTests
         var handled = await handler.TryHandleAsync(context, new TaskCanceledException(), CancellationToken.None);
 
         Assert.Equal((false, StatusCodes.Status200OK), (handled, context.Response.StatusCode));
-    }
-
-    private static (ClusterUnavailableHandler Handler, DefaultHttpContext Context) Create()
-    {
-        var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
-        var handler = new ClusterUnavailableHandler(
-            services.GetRequiredService<IProblemDetailsService>(), NullLogger<ClusterUnavailableHandler>.Instance);
-        var context = new DefaultHttpContext { RequestServices = services };
-        context.Response.Body = new MemoryStream();
-
-        return (handler, context);
     }
 }
