@@ -12,10 +12,10 @@ using static Fleet.Tests.Api.ApiTestKit;
 namespace Fleet.Tests.Resilience;
 
 /// <summary>
-/// Found by the chaos suite (API, storage and index disagreeing after a silo kill): a shard keeps entries in
-/// memory and saves them every few seconds, so when its silo dies the shard comes back from rows that lack
-/// what it had not saved. Hosts that live on elsewhere would not publish again until they next changed. Once the
-/// death is declared, every surviving host sends its entry again, and the shards hold and save the truth.
+/// A shard keeps entries in memory and saves them every few seconds, so when its silo dies the shard comes back
+/// from rows that lack what it had not saved, and hosts that live on elsewhere would not publish again until they
+/// next changed (the chaos suite's silo kill checks that API, storage and index agree afterwards). Once the death
+/// is declared, every surviving host sends its entry again, and the shards hold and save the truth.
 /// </summary>
 public sealed class IndexAfterSiloDeathTests : IAsyncLifetime
 {
