@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
 
 namespace Fleet.Api.Hosting;
 
@@ -47,8 +48,8 @@ public sealed partial class IdempotentCalls(
     public static bool IsTransient(Exception exception) => exception switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or GatewayTooBusyException => true,
-        TimeoutException => true,
-        _ => exception.GetType().Name == "ConnectionFailedException",
+        TimeoutException or ConnectionFailedException => true,
+        _ => false,
     };
 
     /// <summary>Backoff doubling from <paramref name="backoff"/>, each pause drawn between half and all of it.</summary>

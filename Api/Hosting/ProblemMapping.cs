@@ -1,7 +1,9 @@
 using Azure;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Orleans.Networking.Shared;
 using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
 using Orleans.Storage;
 
 namespace Fleet.Api.Hosting;
@@ -70,16 +72,16 @@ internal sealed partial class ClusterUnavailableHandler(
     }
 
     /// <summary>
-    /// Whether the exception, or one it wraps, says the cluster or its storage could not be reached. Orleans'
-    /// <c>ConnectionFailedException</c> (a gateway refusing connections, as while a silo restarts) is internal,
-    /// so it is known by name, and before the wrapping rule: it is an <see cref="OrleansException"/> whose inner
-    /// socket error is not one of the types above (found by the chaos suite as a 500 on an agent check-in).
+    /// Whether the exception, or one it wraps, says the cluster or its storage could not be reached. A gateway
+    /// refusing connections (as while a silo restarts) is a <see cref="ConnectionFailedException"/> wrapping
+    /// Orleans' own socket error, which is none of the types here (seen in a chaos run as a 500 on an agent
+    /// check-in), so it is named rather than found by following the wrapper.
     /// </summary>
     private static bool IsUnavailable(Exception exception) => exception switch
     {
         SiloUnavailableException or OrleansMessageRejectionException or GatewayTooBusyException or TimeoutException => true,
+        ConnectionFailedException or SocketConnectionException => true,
         RequestFailedException or System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException => true,
-        _ when exception.GetType().Name == "ConnectionFailedException" => true,
         AggregateException aggregate => aggregate.InnerExceptions.Any(IsUnavailable),
         _ => exception.InnerException is { } inner && IsUnavailable(inner),
     };

@@ -86,13 +86,18 @@ internal sealed partial class HostGrain(
             PublishToIndex(announce: false);
         }
 
-        // Last, so a failed activation is never listed: it would never deactivate to leave.
-        indexRecovery.Activated(this);
+        // Last, so a failed or abandoned activation is never listed: it would never deactivate to leave.
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            indexRecovery.Activated(this);
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        indexRecovery.Deactivated(this);
+        // Deactivated because the silo keeping its directory entry is going: that silo may hold its shard too.
+        var displaced = reason.ReasonCode == DeactivationReasonCode.DirectoryFailure && State.Enrolled ? IndexEntry() : null;
+        indexRecovery.Deactivated(this, displaced);
         if (_unsavedCheckIn && State.Enrolled)
         {
             try

@@ -110,11 +110,19 @@ internal sealed partial class HostIndexShardGrain(
         var (added, updated) = (0, 0);
         foreach (var entry in entries)
         {
-            var held = _entries.ContainsKey(entry.HostId);
+            var held = _entries.GetValueOrDefault(entry.HostId);
+
+            // The entry was read from its host a moment ago; a transient change (Verifying) published since keeps
+            // the revision but moves StatusChangedAt on, and must not be taken back.
+            if (held is not null && held.Revision == entry.Revision && held.StatusChangedAt > entry.StatusChangedAt)
+            {
+                continue;
+            }
+
             if (Accept(entry, afterWake: false, lastSeenIsChange: false))
             {
-                added += held ? 0 : 1;
-                updated += held ? 1 : 0;
+                added += held is null ? 1 : 0;
+                updated += held is null ? 0 : 1;
             }
         }
 

@@ -11,12 +11,14 @@ namespace Fleet.Grains.Index;
 /// those lack what it had not saved yet (a flush interval's worth of publishes, more under a backlog); a
 /// publish sent to it between the crash and the silo's declared death went nowhere. Neither would be mended
 /// until each host changed again. So once membership declares another silo dead, every host active on this
-/// silo sends its current entry again, in one batch per shard (<see cref="IHostIndexShardGrain.RestoreAsync"/>).
+/// silo sends its current entry again, in batches per shard (<see cref="IHostIndexShardGrain.RestoreAsync"/>).
 /// Hosts that were on the dead silo publish when they next activate, as always.
 /// </summary>
 /// <remarks>
 /// Host grains add themselves when they activate and leave when they deactivate: a set of references is the
-/// whole cost while nothing dies.
+/// whole cost while nothing dies. The same death makes Orleans deactivate the hosts whose directory entry the
+/// dead silo kept, possibly before the set is read; those leave their entry here on the way out
+/// (<see cref="Deactivated"/>), and it is sent with the others.
 /// </remarks>
 internal sealed partial class IndexRecovery(
     IClusterMembershipService membership,
@@ -36,8 +38,13 @@ internal sealed partial class IndexRecovery(
 
     private static readonly TimeSpan s_retryPause = TimeSpan.FromSeconds(1);
 
+    // An entry left by a host the directory deactivated waits this long for the death to be declared; the
+    // directory acts when a silo starts shutting down, which may be a while before it is dead.
+    private static readonly TimeSpan s_displacedKeep = TimeSpan.FromMinutes(2);
+
     private readonly Lock _lock = new();
     private readonly HashSet<IAddressable> _hosts = new(ReferenceEqualityComparer.Instance);
+    private readonly List<(HostIndexEntry Entry, DateTimeOffset At)> _displaced = [];
 
     /// <summary>Called by a host grain at the end of its activation.</summary>
     public void Activated(IAddressable host)
@@ -48,24 +55,23 @@ internal sealed partial class IndexRecovery(
         }
     }
 
-    /// <summary>Called by a host grain when it deactivates.</summary>
-    public void Deactivated(IAddressable host)
+    /// <summary>
+    /// Called by a host grain when it deactivates, with its entry when the directory deactivated it because a
+    /// silo is going: that entry is sent with the next restore.
+    /// </summary>
+    public void Deactivated(IAddressable host, HostIndexEntry? displaced = null)
     {
         lock (_lock)
         {
             _hosts.Remove(host);
-        }
-    }
-
-    /// <summary>How many host activations this silo holds, as the recovery sees them.</summary>
-    public int ActiveHosts
-    {
-        get
-        {
-            lock (_lock)
+            if (displaced is null)
             {
-                return _hosts.Count;
+                return;
             }
+
+            var now = time.GetUtcNow();
+            _displaced.RemoveAll(left => now - left.At > s_displacedKeep);
+            _displaced.Add((displaced, now));
         }
     }
 
@@ -78,37 +84,56 @@ internal sealed partial class IndexRecovery(
             {
                 var died = previous is null ? [] : Died(previous, snapshot);
                 previous = snapshot;
-                if (died.Count > 0)
+                if (died.Count == 0)
+                {
+                    continue;
+                }
+
+                try
                 {
                     await RestoreAsync(died, stoppingToken);
                 }
+                catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogRestoreCrashed(string.Join(", ", died), exception);
+                }
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
         {
-            // The silo is stopping.
+            // The silo is stopping; whatever was under way no longer matters.
         }
     }
 
-    /// <summary>Other silos that were alive in <paramref name="previous"/> and are dead in <paramref name="current"/>.</summary>
+    /// <summary>
+    /// Other silos that were running in <paramref name="previous"/> and are dead in <paramref name="current"/>;
+    /// a silo that died while joining held nothing.
+    /// </summary>
     private List<SiloAddress> Died(ClusterMembershipSnapshot previous, ClusterMembershipSnapshot current) =>
         [.. current.CreateUpdate(previous).Changes
             .Where(member => member.Status == SiloStatus.Dead
                 && !member.SiloAddress.Equals(localSilo.SiloAddress)
                 && previous.Members.TryGetValue(member.SiloAddress, out var was)
-                && was.Status != SiloStatus.Dead)
+                && was.Status is SiloStatus.Active or SiloStatus.ShuttingDown or SiloStatus.Stopping)
             .Select(member => member.SiloAddress)];
 
     private async Task RestoreAsync(List<SiloAddress> died, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         IAddressable[] hosts;
+        var entries = new ConcurrentBag<HostIndexEntry>();
         lock (_lock)
         {
             hosts = [.. _hosts];
+            var now = time.GetUtcNow();
+            foreach (var (entry, at) in _displaced.Where(left => now - left.At <= s_displacedKeep))
+            {
+                entries.Add(entry);
+            }
+
+            _displaced.Clear();
         }
 
-        var entries = new ConcurrentBag<HostIndexEntry>();
         var unanswered = 0;
         await Parallel.ForEachAsync(hosts, new ParallelOptions { MaxDegreeOfParallelism = AskParallelism, CancellationToken = cancellationToken },
             async (host, _) =>
@@ -120,28 +145,18 @@ internal sealed partial class IndexRecovery(
                         entries.Add(entry);
                     }
                 }
-                catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
                 {
-                    // A host deactivating at this moment publishes when it next activates.
+                    // The host publishes when it next activates.
                     Interlocked.Increment(ref unanswered);
                 }
             });
 
-        var (restored, unsent) = (0, 0);
-        foreach (var shard in entries.GroupBy(entry => HostIndex.ShardOf(entry.HostId)))
-        {
-            foreach (var batch in shard.Chunk(RestoreBatch))
-            {
-                if (await SendAsync(shard.Key, batch, cancellationToken) is { } corrected)
-                {
-                    restored += corrected;
-                }
-                else
-                {
-                    unsent += batch.Length;
-                }
-            }
-        }
+        // One sender per shard, so a shard that cannot be reached delays only its own hosts.
+        var outcomes = await Task.WhenAll(entries
+            .GroupBy(entry => HostIndex.ShardOf(entry.HostId))
+            .Select(shard => SendShardAsync(shard.Key, [.. shard], cancellationToken)));
+        var (restored, unsent) = (outcomes.Sum(outcome => outcome.Restored), outcomes.Sum(outcome => outcome.Unsent));
 
         var took = (long)time.GetElapsedTime(started).TotalMilliseconds;
         var silos = string.Join(", ", died);
@@ -153,6 +168,24 @@ internal sealed partial class IndexRecovery(
         {
             LogRestored(silos, entries.Count, restored, unanswered, took);
         }
+    }
+
+    private async Task<(int Restored, int Unsent)> SendShardAsync(int shard, List<HostIndexEntry> entries, CancellationToken cancellationToken)
+    {
+        var (restored, unsent) = (0, 0);
+        foreach (var batch in entries.Chunk(RestoreBatch))
+        {
+            if (await SendAsync(shard, batch, cancellationToken) is { } corrected)
+            {
+                restored += corrected;
+            }
+            else
+            {
+                unsent += batch.Length;
+            }
+        }
+
+        return (restored, unsent);
     }
 
     /// <summary>Sends one batch, retrying while the shard comes back; answers how many entries it corrected, or null.</summary>
@@ -169,7 +202,7 @@ internal sealed partial class IndexRecovery(
                 LogRestoreRetry(shard, attempt, exception.GetType().Name);
                 await Task.Delay(s_retryPause * attempt, time, cancellationToken);
             }
-            catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception exception)
             {
                 LogRestoreFailed(shard, batch.Length, exception);
                 return null;
@@ -196,4 +229,10 @@ internal sealed partial class IndexRecovery(
 
     [LoggerMessage(EventId = 213, Level = LogLevel.Warning, Message = "Index shard {Shard}: could not restore {Count} entries")]
     private partial void LogRestoreFailed(int shard, int count, Exception exception);
+
+    [LoggerMessage(
+        EventId = 214,
+        Level = LogLevel.Error,
+        Message = "Silo {Silos} died: sending index entries again failed; POST /api/v1/index/repair rebuilds the shards")]
+    private partial void LogRestoreCrashed(string silos, Exception exception);
 }

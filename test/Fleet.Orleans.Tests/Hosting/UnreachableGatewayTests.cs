@@ -1,14 +1,16 @@
 using Azure;
 using Microsoft.AspNetCore.Http;
+using Orleans.Networking.Shared;
 using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
 
 namespace Fleet.Tests.Hosting;
 
 /// <summary>
 /// Found by the chaos suite: while a killed silo restarted, an agent's <c>distributed/read</c> answered 500. The
-/// client's gateway connection failed with Orleans' internal <c>ConnectionFailedException</c>, an
-/// <see cref="OrleansException"/> wrapping a socket error of Orleans' own; the handler followed the wrapper to its
-/// inner exception, did not recognise that, and left the request to the framework.
+/// client's gateway connection failed with a <see cref="ConnectionFailedException"/>, an <see cref="OrleansException"/>
+/// wrapping a socket error of Orleans' own; the handler followed the wrapper to its inner exception, did not
+/// recognise that, and left the request to the framework.
 /// </summary>
 public sealed class UnreachableGatewayTests
 {
@@ -46,18 +48,8 @@ public sealed class UnreachableGatewayTests
         Assert.Equal((false, StatusCodes.Status200OK), (handled, context.Response.StatusCode));
     }
 
-    /// <summary>The exception the client threw in the chaos run; both types are internal to Orleans.</summary>
-    private static Exception ConnectionFailed()
-    {
-        var orleans = typeof(IClusterClient).Assembly;
-        var socket = (Exception)Activator.CreateInstance(
-            orleans.GetType("Orleans.Networking.Shared.SocketConnectionException", throwOnError: true)!,
-            "Unable to connect to 127.0.0.1:30591. Error: ConnectionRefused")!;
-        var failed = (Exception)Activator.CreateInstance(
-            orleans.GetType("Orleans.Runtime.Messaging.ConnectionFailedException", throwOnError: true)!,
-            "Unable to connect to endpoint S127.0.0.1:30591:0. See InnerException", socket)!;
-        Assert.IsAssignableFrom<OrleansException>(failed);
-
-        return failed;
-    }
+    /// <summary>The exception the client threw in the chaos run.</summary>
+    private static ConnectionFailedException ConnectionFailed() => new(
+        "Unable to connect to endpoint S127.0.0.1:30591:0. See InnerException",
+        new SocketConnectionException("Unable to connect to 127.0.0.1:30591. Error: ConnectionRefused"));
 }

@@ -156,6 +156,33 @@ public sealed class IndexRepairTests(IndexRepairTests.Fixture fixture) : IClassF
         await EntryAsync(shard, hostId, e => e == truth, "back to its true entry after activation");
     }
 
+    [Fact]
+    public async Task Restore_TakesAnEntryTheShardHoldsBehind_AndNeverAnOlderViewOrALastSeenTime()
+    {
+        const int shard = 13;
+        var hosts = new[] { await EnrollAsync(shard, "behind"), await EnrollAsync(shard, "transient"), await EnrollAsync(shard, "seen") };
+        var truth = (await WaitForRowsAsync(shard, hosts)).ToDictionary(e => e.HostId);
+        var (behind, transient, seen) = (truth[hosts[0]], truth[hosts[1]], truth[hosts[2]]);
+
+        // The second host's transient status, published after the restore's entries were read: same revision, later change.
+        var verifying = transient with { Status = RefetchStatus.Verifying, StatusChangedAt = transient.StatusChangedAt.AddSeconds(5) };
+        await Shard(shard).PublishAsync(verifying);
+        await EntryAsync(shard, transient.HostId, e => e == verifying, "holding the transient status");
+        var ahead = behind with { Revision = behind.Revision + 1, Hostname = "renamed" };
+
+        var restored = await Shard(shard).RestoreAsync([
+            ahead,
+            transient,
+            transient with { Revision = transient.Revision - 1, Hostname = "older-revision" },
+            seen with { LastSeenAt = seen.LastSeenAt?.AddMinutes(1) },
+        ]);
+
+        var held = (await Shard(shard).QueryAsync(new HostQuery(null, null, null, 10))).Entries;
+        Assert.Equal(
+            (1, ahead, verifying, seen),
+            (restored, held.Single(e => e.HostId == behind.HostId), held.Single(e => e.HostId == transient.HostId), held.Single(e => e.HostId == seen.HostId)));
+    }
+
     /// <summary>Leaves the shard holding a wrong entry for the host, as if the host's last publish had been lost.</summary>
     private async Task LoseUpdateAsync(int shard, HostIndexEntry truth)
     {

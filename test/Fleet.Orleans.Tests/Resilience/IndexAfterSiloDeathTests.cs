@@ -5,6 +5,7 @@ using Fleet.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
 using Orleans.Runtime.Placement;
 using Orleans.TestingHost;
 using static Fleet.Tests.Api.ApiTestKit;
@@ -160,7 +161,8 @@ public sealed class IndexAfterSiloDeathTests : IAsyncLifetime
 
             return found.SingleOrDefault();
         }
-        catch (Exception exception) when (exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
+        catch (Exception exception) when (exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+            or ConnectionFailedException)
         {
             // The shard's silo was killed and its death not yet declared.
             return null;
