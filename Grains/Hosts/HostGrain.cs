@@ -58,6 +58,10 @@ internal sealed partial class HostGrain(
     // transient Verifying status. The next real write, or deactivation, carries it.
     private bool _unsavedCheckIn;
 
+    // True once a write, or the saving of its wake-up before it, failed: memory holds a change nobody acknowledged,
+    // and the activation is on its way out. It must store and hand out nothing more, not even on deactivation.
+    private bool _aheadOfStorage;
+
     // Refetch transitions made since the last host event; they go out with the next publish. Null while there are
     // none, which is most of an activation's life: an empty list per active host is memory for nothing.
     private List<Transition>? _unannounced;
@@ -96,9 +100,14 @@ internal sealed partial class HostGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // Deactivated because the silo keeping its directory entry is going: that silo may hold its shard too.
-        var displaced = reason.ReasonCode == DeactivationReasonCode.DirectoryFailure && State.Enrolled ? IndexEntry() : null;
+        var displaced = reason.ReasonCode == DeactivationReasonCode.DirectoryFailure && State.Enrolled && !_aheadOfStorage
+            ? IndexEntry()
+            : null;
         indexRecovery.Deactivated(this, displaced);
-        if (_unsavedCheckIn && State.Enrolled)
+
+        // Not when ahead of storage: the last-seen write would store the refused change with it (found by a
+        // break test: a refetch answered 503 "nothing was changed" ran anyway after its shard's silo was killed).
+        if (_unsavedCheckIn && State.Enrolled && !_aheadOfStorage)
         {
             try
             {
@@ -140,7 +149,7 @@ internal sealed partial class HostGrain(
 
     Task<HostIndexEntry?> IHostGrain.GetIndexEntryAsync()
     {
-        if (!State.Enrolled)
+        if (!State.Enrolled || _aheadOfStorage)
         {
             return Task.FromResult<HostIndexEntry?>(null);
         }
@@ -434,8 +443,7 @@ internal sealed partial class HostGrain(
             // The change is in memory only, and no reminder would wake it after a crash: drop this activation as
             // for a failed write, so nothing unacknowledged is stored later or shown meanwhile (found by the
             // chaos suite: a refetch refused during a storage outage stayed pending past its deadline).
-            LogPersistFailed(HostId, exception);
-            DeactivateOnIdle();
+            Abandon(exception);
             throw;
         }
 
@@ -459,15 +467,21 @@ internal sealed partial class HostGrain(
         }
         catch (Exception exception)
         {
-            // Memory is now ahead of storage. Drop this activation so the next call starts from what was stored.
-            LogPersistFailed(HostId, exception);
-            DeactivateOnIdle();
+            Abandon(exception);
             throw;
         }
 
         _unsavedCheckIn = false;
         _storedWake = DurableWakeAt();
         metrics.StorageWrite(StorageWriteKind.GrainState);
+    }
+
+    /// <summary>Memory is ahead of storage: drops this activation so the next call starts from what was stored.</summary>
+    private void Abandon(Exception exception)
+    {
+        LogPersistFailed(HostId, exception);
+        _aheadOfStorage = true;
+        DeactivateOnIdle();
     }
 
     /// <summary>

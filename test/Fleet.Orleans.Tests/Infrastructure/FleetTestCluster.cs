@@ -87,6 +87,10 @@ public static class FleetTestCluster
 
             // After the product's registration, so that it wins: tests see every push and choose failures.
             siloBuilder.Services.AddSingleton<IPushSender>(TestPushSender.Shared);
+            if (siloBuilder.Configuration.GetValue<bool>(InjectedFaults.SettingKey))
+            {
+                siloBuilder.AddIncomingGrainCallFilter<InjectedFaults.Filter>();
+            }
         }
     }
 
