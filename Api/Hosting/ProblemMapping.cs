@@ -15,6 +15,11 @@ internal static class ProblemMapping
         services.AddProblemDetails();
         services.AddExceptionHandler<ClusterUnavailableHandler>();
 
+        // What the handler answers it logs itself, in one line; the middleware's error with a stack would say it
+        // again for each of the hundreds of requests a silo kill refuses. Unhandled exceptions keep it.
+        services.Configure<ExceptionHandlerOptions>(options => options.SuppressDiagnosticsCallback =
+            context => context.ExceptionHandledBy == ExceptionHandledType.ExceptionHandlerService);
+
         return services;
     }
 }
@@ -49,7 +54,7 @@ internal sealed partial class ClusterUnavailableHandler(
             return false;
         }
 
-        LogUnavailable(context.Request.Path, exception.GetType().Name, exception);
+        LogUnavailable(context.Request.Path, exception.GetType().Name, Innermost(exception).Message);
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         return await WriteAsync(context, exception, StatusCodes.Status503ServiceUnavailable, "Service temporarily unavailable",
@@ -98,6 +103,10 @@ internal sealed partial class ClusterUnavailableHandler(
     private static bool IsCancelledByCluster(HttpContext context, Exception exception) =>
         exception is OperationCanceledException && !context.RequestAborted.IsCancellationRequested;
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Error, Message = "Request {Path}: cluster or storage unavailable ({Kind})")]
-    private partial void LogUnavailable(string path, string kind, Exception exception);
+    private static Exception Innermost(Exception exception) =>
+        exception.InnerException is { } inner ? Innermost(inner) : exception;
+
+    // A warning without a stack: an expected state of the cluster (a silo restarting, storage away), answered 503.
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Request {Path}: cluster or storage unavailable ({Kind}: {Detail})")]
+    private partial void LogUnavailable(string path, string kind, string detail);
 }
