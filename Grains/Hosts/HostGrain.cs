@@ -147,19 +147,9 @@ internal sealed partial class HostGrain(
     Task<HostIndexEntry?> IHostGrain.RepublishAsync() =>
         Task.FromResult(State.Enrolled ? PublishToIndex(announce: false) : null);
 
-    Task<HostIndexEntry?> IHostGrain.GetIndexEntryAsync()
-    {
-        if (!State.Enrolled || _aheadOfStorage)
-        {
-            return Task.FromResult<HostIndexEntry?>(null);
-        }
-
-        // The caller sends it on: from now on the shard may hold this entry's wake-up.
-        var entry = IndexEntry();
-        NoteSentWake(entry.WakeAt);
-
-        return Task.FromResult<HostIndexEntry?>(entry);
-    }
+    // The caller sends it on, so it counts as sent.
+    Task<HostIndexEntry?> IHostGrain.GetIndexEntryAsync() =>
+        Task.FromResult(State.Enrolled && !_aheadOfStorage ? EntryToSend() : null);
 
     async Task IHostGrain.WakeAsync()
     {
@@ -171,9 +161,7 @@ internal sealed partial class HostGrain(
         await RunWakeUpsAsync();
 
         // The shard woke this host because a wake-up it holds fell due: what is stored now replaces it.
-        var entry = IndexEntry();
-        NoteSentWake(entry.WakeAt);
-        _ = IndexShard.PublishAfterWakeAsync(entry);
+        _ = IndexShard.PublishAfterWakeAsync(EntryToSend());
     }
 
     async Task<DistributedReadResult> IHostGrain.ReadAsync(string nodeSecret)
@@ -530,8 +518,7 @@ internal sealed partial class HostGrain(
     /// </summary>
     private HostIndexEntry PublishToIndex(bool announce = true)
     {
-        var entry = IndexEntry();
-        NoteSentWake(entry.WakeAt);
+        var entry = EntryToSend();
 
         // One-way: the index catches up on the next change or activation if this message is lost.
         _ = IndexShard.PublishAsync(entry);
@@ -573,14 +560,20 @@ internal sealed partial class HostGrain(
             WakeTimes.Earliest(DurableWakeAt(), _storedWake));
     }
 
-    /// <summary>The shard takes a later wake-up lazily, so it may keep the latest one sent until its next save.</summary>
-    private void NoteSentWake(DateTimeOffset? wakeAt)
+    /// <summary>
+    /// The entry, noted as sent to the shard. The shard takes a later wake-up lazily, so it may keep the latest one
+    /// sent until its next save.
+    /// </summary>
+    private HostIndexEntry EntryToSend()
     {
-        var sent = wakeAt ?? DateTimeOffset.MaxValue;
+        var entry = IndexEntry();
+        var sent = entry.WakeAt ?? DateTimeOffset.MaxValue;
         if (sent > _shardWakeCeiling)
         {
             _shardWakeCeiling = sent;
         }
+
+        return entry;
     }
 
     private void Announce(HostIndexEntry entry)

@@ -218,7 +218,7 @@ internal sealed partial class HostIndexShardGrain(
             }
         }
 
-        if (held is not null && (held == entry || (!lastSeenIsChange && held == entry with { LastSeenAt = held.LastSeenAt })))
+        if (held is not null && (held == entry || (!lastSeenIsChange && SameButLastSeen(held, entry))))
         {
             return false;
         }
@@ -315,9 +315,7 @@ internal sealed partial class HostIndexShardGrain(
                 continue;
             }
 
-            // The index follows last_seen_at only when a host stores a change (check-ins write nothing), so a
-            // host's live last-seen time ahead of the held one is not a lost update.
-            if (held is null || held != entry with { LastSeenAt = held.LastSeenAt })
+            if (held is null || !SameButLastSeen(held, entry))
             {
                 added += held is null ? 1 : 0;
                 Put(entry);
@@ -377,6 +375,12 @@ internal sealed partial class HostIndexShardGrain(
             metrics.StorageWrite(StorageWriteKind.Index);
         }
     }
+
+    /// <summary>
+    /// The index follows last_seen_at only when a host stores a change (check-ins write nothing), so a host's live
+    /// last-seen time ahead of the held one is not a lost update.
+    /// </summary>
+    private static bool SameButLastSeen(HostIndexEntry held, HostIndexEntry entry) => held == entry with { LastSeenAt = held.LastSeenAt };
 
     private void Put(HostIndexEntry entry)
     {

@@ -44,7 +44,10 @@ internal static class ChaosReport
 
         // Again here, so whoever sees only the end of the output (a CI log's tail) still sees why.
         text.AppendLine("FAILED: an invariant does not hold:");
-        foreach (var (name, checks) in run.Faults.Select(fault => (fault.Fault, fault.Checks)).Append(("whole run", run.Final)).Where(check => !check.Item2.Passed))
+        var failed = run.Faults.Select(fault => (Name: fault.Fault, fault.Checks))
+            .Append((Name: "whole run", Checks: run.Final))
+            .Where(check => !check.Checks.Passed);
+        foreach (var (name, checks) in failed)
         {
             foreach (var problem in checks.Problems.Take(ProblemsRepeated))
             {
