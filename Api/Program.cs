@@ -20,6 +20,7 @@ builder.Services.AddFleetProblemDetails();
 builder.Services.AddOperatorAuthentication(builder.Configuration);
 builder.Services.AddFleetRateLimits(builder.Configuration);
 builder.Services.AddAgentEnrollment(builder.Configuration);
+builder.Services.AddCheckInLeases();
 builder.Services.AddMdmDeviceIdentity(builder.Configuration);
 builder.Services.AddFleetHealthChecks();
 builder.Services.AddStatusPage(builder.Configuration);

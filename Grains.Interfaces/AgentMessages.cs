@@ -16,12 +16,17 @@ public sealed record EnrollResult([property: Id(0)] string NodeKey)
     public override string ToString() => $"EnrollResult {{ NodeKey = {NodeKey.Split(':')[0]}:(secret) }}";
 }
 
-/// <summary>What <c>distributed/read</c> hands the agent: query name to SQL, empty when nothing is owed.</summary>
+/// <summary>
+/// What <c>distributed/read</c> hands the agent: query name to SQL, empty when nothing is owed. With nothing
+/// owed and a lease holder named, it may carry a <see cref="CheckInLease"/> for the holder.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("fleet.distributed-read")]
 public sealed record DistributedReadResult(
     [property: Id(0)] bool NodeValid,
     [property: Id(1)] IReadOnlyDictionary<string, string> Queries)
 {
+    [Id(2)] public CheckInLease? Lease { get; init; }
+
     public static DistributedReadResult Invalid { get; } = new(false, new Dictionary<string, string>());
 
     /// <summary>A valid check-in with nothing owed, the answer to almost every <c>distributed/read</c>.</summary>

@@ -17,9 +17,12 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("config")]
     Task<bool> GetConfigAsync(string nodeSecret);
 
-    /// <summary>osquery <c>distributed/read</c>: hands out the detail queries a refetch in flight owes.</summary>
+    /// <summary>
+    /// osquery <c>distributed/read</c>: hands out the detail queries a refetch in flight owes. When nothing is
+    /// owed and <paramref name="leaseHolder"/> is given, the answer may lease the holder quiet answers for a while.
+    /// </summary>
     [Alias("read")]
-    Task<DistributedReadResult> ReadAsync(string nodeSecret);
+    Task<DistributedReadResult> ReadAsync(string nodeSecret, ICheckInLeaseHolder? leaseHolder = null);
 
     /// <summary>osquery <c>distributed/write</c>: ingests vitals and completes the refetch they answer.</summary>
     [Alias("write")]

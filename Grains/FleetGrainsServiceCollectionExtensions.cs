@@ -5,6 +5,7 @@ using Fleet.Grains.Index;
 using Fleet.Grains.Jobs;
 using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
+using Fleet.Grains.Osquery;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 using Fleet.Grains.Webhooks;
@@ -18,7 +19,7 @@ namespace Fleet.Grains;
 public static class FleetGrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers what the grains need besides Orleans itself: validated refetch policies, bulk refetch job, profile, push, identity
+    /// Registers what the grains need besides Orleans itself: validated refetch policies and check-in leases, bulk refetch job, profile, push, identity
     /// renewal and issuer settings, the clock, metrics, the index store, the push sender, the identity issuer and
     /// the host event relay and webhooks (when configured). The caller registers a <c>TableServiceClient</c>.
     /// </summary>
@@ -41,6 +42,11 @@ public static class FleetGrainsServiceCollectionExtensions
             .Bind(configuration.GetSection(IdempotencyOptions.SectionName))
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<IdempotencyOptions>>(new IdempotencyOptionsValidator(configuration));
+        services.AddOptions<CheckInOptions>()
+            .Bind(configuration.GetSection(CheckInOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CheckInOptions>>(new CheckInOptionsValidator(configuration));
+        services.TryAddSingleton<LeaseHolders>();
         services.TryAddSingleton(TimeProvider.System);
         AddPush(services, configuration);
         AddIdentity(services, configuration);

@@ -12,6 +12,16 @@ namespace Fleet.Api.Agents;
 /// </summary>
 public static partial class OsqueryApi
 {
+    /// <summary>The check-in leases this process holds: a hosted sweep, the holder hosts revoke through, and a gateway watcher.</summary>
+    public static IServiceCollection AddCheckInLeases(this IServiceCollection services)
+    {
+        services.AddSingleton<CheckInLeases>();
+        services.AddHostedService(sp => sp.GetRequiredService<CheckInLeases>());
+        services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<CheckInLeases>());
+
+        return services;
+    }
+
     public static RouteGroupBuilder MapOsqueryApi(this IEndpointRouteBuilder app, string prefix)
     {
         var osquery = app.MapGroup(prefix).AllowAnonymous().WithTags("Agents").CountsAgentRequests(prefix);
@@ -72,7 +82,8 @@ public static partial class OsqueryApi
         return valid ? TypedResults.Ok(AgentConfig.Default) : AgentResults.NodeInvalid();
     }
 
-    private static async Task<IResult> ReadAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
+    private static async Task<IResult> ReadAsync(
+        HttpRequest request, IGrainFactory grains, CheckInLeases leases, ILoggerFactory loggers)
     {
         var key = await ReadNodeKeyAsync(request, "distributed/read", OsqueryMessages.MaxNodeKeyBodyBytes, loggers);
         if (key.Failure is { } failure)
@@ -80,14 +91,20 @@ public static partial class OsqueryApi
             return failure;
         }
 
-        var result = await grains.GetGrain<IHostGrain>(key.HostId!).ReadAsync(key.Secret!);
-
-        return result switch
+        // Most check-ins: the host said it owes nothing, and has not revoked that since.
+        if (leases.Covers(key.HostId!, key.Secret!))
         {
-            { NodeValid: false } => AgentResults.NodeInvalid(),
-            { Queries.Count: 0 } => AgentResults.NoQueries,
-            _ => TypedResults.Ok(new { queries = result.Queries }),
-        };
+            return AgentResults.NoQueries;
+        }
+
+        var askedAt = leases.Now();
+        var result = await grains.GetGrain<IHostGrain>(key.HostId!).ReadAsync(key.Secret!, leases.Reference);
+        if (result.Lease is { } lease)
+        {
+            leases.Hold(key.HostId!, key.Secret!, lease, askedAt);
+        }
+
+        return AgentResults.Read(result);
     }
 
     private static async Task<IResult> WriteAsync(HttpRequest request, IGrainFactory grains, ILoggerFactory loggers)
@@ -168,6 +185,14 @@ internal static class AgentResults
 {
     /// <summary><c>distributed/read</c> when nothing is owed: most check-ins get this.</summary>
     public static readonly IResult NoQueries = new CachedJson("""{"queries":{}}""");
+
+    /// <summary>The host's answer to a <c>distributed/read</c>, as the agent gets it.</summary>
+    public static IResult Read(DistributedReadResult result) => result switch
+    {
+        { NodeValid: false } => NodeInvalid(),
+        { Queries.Count: 0 } => NoQueries,
+        _ => TypedResults.Ok(new { queries = result.Queries }),
+    };
 
     /// <summary><c>distributed/write</c> and <c>log</c> accepted.</summary>
     public static readonly IResult Accepted = new CachedJson("{}");

@@ -16,6 +16,8 @@ public sealed class ApiMetrics
     public const string ResultBadRequest = "bad_request";
 
     private readonly Counter<long> _agentRequests;
+    private readonly Counter<long> _leaseAnswers;
+    private readonly Counter<long> _leasesRevoked;
     private IReadOnlyDictionary<RefetchStatus, int>? _hostsByStatus;
 
     public ApiMetrics(IMeterFactory meterFactory)
@@ -23,6 +25,10 @@ public sealed class ApiMetrics
         var meter = meterFactory.Create(FleetTelemetry.MeterName);
         _agentRequests = meter.CreateCounter<long>(
             "fleet.api.agent_requests", "{request}", "osquery agent requests answered by the Api, by endpoint and result.");
+        _leaseAnswers = meter.CreateCounter<long>(
+            "fleet.api.lease_answers", "{request}", "distributed/read check-ins the Api answered under the host's lease, without a grain call.");
+        _leasesRevoked = meter.CreateCounter<long>(
+            "fleet.api.leases_revoked", "{lease}", "Check-in leases hosts revoked at this Api process.");
         meter.CreateObservableGauge(
             "fleet.hosts", ObserveHosts, "{host}", "Enrolled hosts per refetch status, as last read from the host index.");
     }
@@ -32,6 +38,10 @@ public sealed class ApiMetrics
             1,
             new KeyValuePair<string, object?>("endpoint", endpoint),
             new KeyValuePair<string, object?>("result", result));
+
+    public void LeaseAnswer() => _leaseAnswers.Add(1);
+
+    public void LeaseRevoked() => _leasesRevoked.Add(1);
 
     /// <summary>Replaces the counts the <c>fleet.hosts</c> gauge reports.</summary>
     public void HostsByStatus(IReadOnlyDictionary<RefetchStatus, int> counts) => Volatile.Write(ref _hostsByStatus, counts);

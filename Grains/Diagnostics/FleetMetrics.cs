@@ -25,6 +25,8 @@ public sealed class FleetMetrics
     private readonly Counter<long> _deadlinesExpired;
     private readonly Counter<long> _sweepWakes;
     private readonly Counter<long> _checkIns;
+    private readonly Counter<long> _leasesGranted;
+    private readonly Counter<long> _leasesRevoked;
     private readonly Counter<long> _mdmReports;
     private readonly Counter<long> _pushes;
     private readonly Counter<long> _pushFailures;
@@ -47,6 +49,10 @@ public sealed class FleetMetrics
         _sweepWakes = meter.CreateCounter<long>(
             "fleet.hosts.sweep_wakes", "{host}", "Hosts an index shard's sweep woke because their wake-up was overdue (after a crash or deactivation).");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
+        _leasesGranted = meter.CreateCounter<long>(
+            "fleet.agent.leases_granted", "{lease}", "Check-in leases hosts granted: an Api process answers their quiet reads alone for a while.");
+        _leasesRevoked = meter.CreateCounter<long>(
+            "fleet.agent.leases_revoked", "{lease}", "Check-in leases hosts revoked because they came to owe queries, by whether the holder answered.");
         _mdmReports = meter.CreateCounter<long>("fleet.mdm.reports", "{report}", "MDM command-channel reports, by status.");
         _pushes = meter.CreateCounter<long>("fleet.mdm.pushes", "{push}", "MDM pushes delivered to the push service.");
         _pushFailures = meter.CreateCounter<long>("fleet.mdm.push_failures", "{push}", "MDM pushes that failed, by kind.");
@@ -140,6 +146,10 @@ public sealed class FleetMetrics
     public void DeadlineExpired() => _deadlinesExpired.Add(1);
 
     public void HostsWokenBySweep(int hosts) => _sweepWakes.Add(hosts);
+
+    public void LeaseGranted() => _leasesGranted.Add(1);
+
+    public void LeaseRevoked(bool delivered) => _leasesRevoked.Add(1, new KeyValuePair<string, object?>("delivered", delivered));
 
     public void CheckIn(string endpoint) => _checkIns.Add(1, new KeyValuePair<string, object?>("endpoint", endpoint));
 

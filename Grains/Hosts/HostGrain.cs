@@ -35,6 +35,8 @@ internal sealed partial class HostGrain(
     FleetMetrics metrics,
     IEnumerable<IHostEventSink> eventSinks,
     IndexRecovery indexRecovery,
+    IOptionsMonitor<CheckInOptions> checkInOptions,
+    LeaseHolders leaseHolders,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
@@ -105,6 +107,9 @@ internal sealed partial class HostGrain(
             : null;
         indexRecovery.Deactivated(this, displaced);
 
+        // The next activation will not know of the lease, so it ends with this one.
+        await RevokeLeaseAsync();
+
         // Not when ahead of storage: the last-seen write would store the refused change with it (found by a
         // break test: a refetch answered 503 "nothing was changed" ran anyway after its shard's silo was killed).
         if (_unsavedCheckIn && State.Enrolled && !_aheadOfStorage)
@@ -135,6 +140,9 @@ internal sealed partial class HostGrain(
         State.StatusChangedAt ??= now;
         await PersistAsync();
 
+        // The earlier key must stop working at once, also where an Api process answers it alone.
+        await RevokeLeaseAsync();
+
         LogEnrolled(HostId, State.Details.Platform, State.Details.OsVersion, reEnrolled);
 
         return new EnrollResult(NodeKeys.Compose(HostId, secret));
@@ -164,7 +172,7 @@ internal sealed partial class HostGrain(
         _ = IndexShard.PublishAfterWakeAsync(EntryToSend());
     }
 
-    async Task<DistributedReadResult> IHostGrain.ReadAsync(string nodeSecret)
+    async Task<DistributedReadResult> IHostGrain.ReadAsync(string nodeSecret, ICheckInLeaseHolder? leaseHolder)
     {
         if (!CheckIn(nodeSecret, "distributed_read"))
         {
@@ -173,7 +181,7 @@ internal sealed partial class HostGrain(
 
         if (State.Refetch is not { OsqueryOwed: true })
         {
-            return DistributedReadResult.NothingOwed;
+            return NothingOwed(leaseHolder);
         }
 
         await StepAsync(new RefetchEvent.QueriesHandedOut());
@@ -307,6 +315,9 @@ internal sealed partial class HostGrain(
 
         await SyncIdentityReminderAsync(fromIdentityReminder);
         Rearm();
+
+        // A timer's tick passes no call filter, so a wake-up checks the lease itself.
+        await KeepLeaseTrueAsync();
     }
 
     /// <summary>Runs one event through the machine and writes (or keeps in memory) what it changed.</summary>

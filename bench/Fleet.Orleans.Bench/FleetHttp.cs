@@ -248,6 +248,14 @@ internal sealed class FleetHttp : IDisposable
             root.GetProperty("index").GetInt64());
     }
 
+    /// <summary>distributed/read check-ins the Api answered under a lease, since it started.</summary>
+    public async Task<long> LeaseAnswersAsync(CancellationToken cancellationToken)
+    {
+        using var document = JsonDocument.Parse(await _operators.GetByteArrayAsync("bench/leases", cancellationToken));
+
+        return document.RootElement.GetProperty("answered").GetInt64();
+    }
+
     public async Task<MemorySnapshot> MemoryAsync(bool collect, CancellationToken cancellationToken)
     {
         var url = collect ? "debug/memory?collect=true" : "debug/memory";

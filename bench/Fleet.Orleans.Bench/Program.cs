@@ -202,7 +202,7 @@ internal static class BenchProgram
         var lines = new List<string> { string.Empty, $"== Fleet.Orleans benchmark ({report.Options.Profile.Name}, commit {report.Options.Commit}) ==" };
         if (report.CheckIns is { } c)
         {
-            lines.Add(Line($"check-in: read {c.ReadRate:0}/s vs bare {c.BaselineRate:0}/s = {c.ReadRatio:0.00} (target 0.75; bare + no-op grain call {c.FloorRatio:0.00}); write {c.Write.PerSecond:0}/s; read p99 {c.Reads[^1].P99:0.0} ms"));
+            lines.Add(Line($"check-in: read {c.ReadRate:0}/s vs bare {c.BaselineRate:0}/s = {c.ReadRatio:0.00} ({c.LeaseShare:P0} leased; target 0.75; asking the host {c.AskingRatio:0.00}, projected fleet mix {c.ProjectedFleetRatio:0.00}, bare + no-op grain call {c.FloorRatio:0.00}); write {c.Write.PerSecond:0}/s; read p99 {c.Reads[^1].P99:0.0} ms"));
         }
 
         if (report.Cycles is { } cy)

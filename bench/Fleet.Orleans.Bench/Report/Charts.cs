@@ -18,7 +18,8 @@ internal static class Charts
         [
             ("bare read", r.BaselineRate),
             .. r.FloorReads is { Count: > 0 } ? [("floor: bare + grain call", r.FloorRate)] : Array.Empty<(string, double)>(),
-            ("distributed/read", r.ReadRate),
+            .. r.AskingReads is { Count: > 0 } ? [("read asking the host", r.AskingRate)] : Array.Empty<(string, double)>(),
+            ("distributed/read (leased)", r.ReadRate),
             ("bare (write body)", r.BaselineWrite.PerSecond),
             ("distributed/write", r.Write.PerSecond),
         ]);

@@ -14,8 +14,15 @@ internal sealed record CheckInResult(
     CpuUse ReadCpu,
     CpuUse WriteCpu,
     IReadOnlyList<LoadStats>? FloorReads = null,
-    CpuUse? FloorCpu = null)
+    CpuUse? FloorCpu = null,
+    IReadOnlyList<LoadStats>? AskingReads = null,
+    CpuUse? AskingCpu = null,
+    long LeaseAnswers = 0)
 {
+    /// <summary>Agents' check-in interval and the silo's default lease, for the projection to a real fleet.</summary>
+    public static readonly TimeSpan FleetInterval = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan DefaultLease = TimeSpan.FromSeconds(30);
+
     public double BaselineRate => Median(BaselineReads.Select(s => s.PerSecond));
 
     public double ReadRate => Median(Reads.Select(s => s.PerSecond));
@@ -29,6 +36,25 @@ internal sealed record CheckInResult(
 
     public double WriteRatio => Write.PerSecond / BaselineWrite.PerSecond;
 
+    /// <summary>distributed/read asking the host every time (no lease): the check-in before leases.</summary>
+    public double AskingRate => AskingReads is { Count: > 0 } asking ? Median(asking.Select(s => s.PerSecond)) : double.NaN;
+
+    public double AskingRatio => AskingRate / BaselineRate;
+
+    /// <summary>The share of the measured reads the Api answered under a lease.</summary>
+    public double LeaseShare => LeaseAnswers / (double)Math.Max(1, Reads.Sum(s => s.Ok));
+
+    /// <summary>
+    /// The share of a real fleet's check-ins that ask the host: a lease counted from the asking check-in covers
+    /// the check-ins after it up to the one that falls on its end, so one in <c>ceil(lease / interval)</c> asks.
+    /// </summary>
+    public static double FleetAskingShare => 1 / Math.Ceiling(DefaultLease / FleetInterval);
+
+    /// <summary>The rate of a mix of asking and leased check-ins in the real fleet's proportions, from this run's rates.</summary>
+    public double ProjectedFleetRate => 1 / ((FleetAskingShare / AskingRate) + ((1 - FleetAskingShare) / ReadRate));
+
+    public double ProjectedFleetRatio => ProjectedFleetRate / BaselineRate;
+
     private static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToList();
@@ -40,13 +66,15 @@ internal sealed record CheckInResult(
 /// <summary>
 /// Scenario 1: agent check-ins with nothing to do, against a bare endpoint of the same shape in the same
 /// Api process, and against that endpoint making one call to a grain that does nothing (the Orleans floor).
-/// <c>distributed/read</c> with no refetch in flight, then <c>distributed/write</c> with a real payload that
+/// <c>distributed/read</c> with no refetch in flight, both as agents get it (mostly under the host's lease) and
+/// asking the host every time (as before leases), then <c>distributed/write</c> with a real payload that
 /// repeats what the host already reported. Storage writes are counted across both.
 /// </summary>
 internal static class CheckInThroughput
 {
     private const string BaselinePath = "bench/baseline/distributed/read";
     private const string FloorPath = "bench/baseline/grain-call/distributed/read";
+    private const string AskingPath = "bench/baseline/asking/distributed/read";
     private const string ReadPath = "api/osquery/distributed/read";
     private const string WritePath = "api/osquery/distributed/write";
 
@@ -64,16 +92,20 @@ internal static class CheckInThroughput
         // Warm up the three paths (JIT, connections, activations), then let the index shards flush the enrollments.
         await Phase(context, BaselinePath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Phase(context, FloorPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
+        await Phase(context, AskingPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Phase(context, ReadPath, hosts, TimeSpan.FromSeconds(2), cancellationToken);
         await Task.Delay(TimeSpan.FromSeconds(3), cancellationToken);
 
         var baselines = new List<LoadStats>();
         var floors = new List<LoadStats>();
+        var asking = new List<LoadStats>();
         var reads = new List<LoadStats>();
         CpuUse? baselineCpu = null;
         CpuUse? floorCpu = null;
+        CpuUse? askingCpu = null;
         CpuUse? readCpu = null;
         var before = await http.StorageWritesAsync(cancellationToken);
+        long leaseAnswers = 0;
         for (var round = 0; round < 2; round++)
         {
             var sample = context.Cpu.Start();
@@ -83,10 +115,16 @@ internal static class CheckInThroughput
             floors.Add(await Phase(context, FloorPath, hosts, profile.PhaseDuration, cancellationToken));
             floorCpu = CpuMeter.Stop(sample);
             sample = context.Cpu.Start();
+            asking.Add(await Phase(context, AskingPath, hosts, profile.PhaseDuration, cancellationToken));
+            askingCpu = CpuMeter.Stop(sample);
+            var answeredBefore = await http.LeaseAnswersAsync(cancellationToken);
+            sample = context.Cpu.Start();
             reads.Add(await Phase(context, ReadPath, hosts, profile.PhaseDuration, cancellationToken));
             readCpu = CpuMeter.Stop(sample);
+            leaseAnswers += await http.LeaseAnswersAsync(cancellationToken) - answeredBefore;
             context.Log($"  round {round + 1}: baseline {baselines[^1].PerSecond:0}/s, " +
-                $"baseline with a no-op grain call {floors[^1].PerSecond:0}/s, distributed/read {reads[^1].PerSecond:0}/s");
+                $"baseline with a no-op grain call {floors[^1].PerSecond:0}/s, asking the host {asking[^1].PerSecond:0}/s, " +
+                $"distributed/read {reads[^1].PerSecond:0}/s");
         }
 
         // Anything a check-in wrote reaches the index within its one-second flush.
@@ -96,14 +134,14 @@ internal static class CheckInThroughput
             "no storage writes during no-op check-ins",
             readWrites.StateAndReminder + readWrites.Index == 0,
             $"grain state {readWrites.GrainState}, reminder {readWrites.Reminder}, index {readWrites.Index} " +
-            $"across {reads.Sum(r => r.Ok)} distributed/read check-ins"));
+            $"across {reads.Sum(r => r.Ok) + asking.Sum(r => r.Ok)} distributed/read check-ins"));
 
         var (baselineWrite, write, writeWrites, writeCpu) = await WritesAsync(context, hosts, cancellationToken);
         context.Log($"  distributed/write {write.PerSecond:0}/s (same-body baseline {baselineWrite.PerSecond:0}/s)");
 
         return new CheckInResult(
             hosts.Count, profile.Concurrency, baselines, reads, baselineWrite, write, readWrites, writeWrites,
-            baselineCpu!, readCpu!, writeCpu, floors, floorCpu);
+            baselineCpu!, readCpu!, writeCpu, floors, floorCpu, asking, askingCpu, leaseAnswers);
     }
 
     /// <summary>

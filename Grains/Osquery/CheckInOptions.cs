@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Fleet.Grains.Osquery;
+
+/// <summary>How agents' check-ins are answered. Bound from <c>Fleet:CheckIns</c>.</summary>
+public sealed class CheckInOptions
+{
+    public const string SectionName = "Fleet:CheckIns";
+
+    public static readonly TimeSpan DefaultQuietLease = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest lease the silo grants.</summary>
+    public static readonly TimeSpan MaxQuietLease = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long an Api process may answer a host's <c>distributed/read</c> with "nothing owed" on its own after the
+    /// host said so, unless the host revokes it first (it does, before anything it owes could be missed). The
+    /// host's last-seen time lags its agent's check-ins by at most this much. Zero asks the host every time.
+    /// </summary>
+    public TimeSpan QuietLease { get; set; } = DefaultQuietLease;
+}
+
+/// <summary>Refuses to start with a lease that is negative or longer than <see cref="CheckInOptions.MaxQuietLease"/>.</summary>
+internal sealed class CheckInOptionsValidator(IConfiguration configuration) : IValidateOptions<CheckInOptions>
+{
+    private static readonly HashSet<string> s_known = new(StringComparer.OrdinalIgnoreCase) { nameof(CheckInOptions.QuietLease) };
+
+    public ValidateOptionsResult Validate(string? name, CheckInOptions options)
+    {
+        var errors = new List<string>();
+        var section = CheckInOptions.SectionName;
+        SettingChecks.RejectUnknownKeys(errors, configuration, section, s_known, string.Join(", ", s_known));
+        if (options.QuietLease < TimeSpan.Zero || options.QuietLease > CheckInOptions.MaxQuietLease)
+        {
+            errors.Add($"{section}:QuietLease must be from 00:00:00 (off) to {CheckInOptions.MaxQuietLease} (was {options.QuietLease}).");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using Fleet.Contracts;
+using Fleet.Tests.Infrastructure;
+
+namespace Fleet.Tests.Hosts;
+
+/// <summary>
+/// The host's side of quiet check-in leases, with holders in the test's cluster client: a host leases only
+/// with nothing owed and to one holder at a time, and it revokes the lease, and waits for the holder, before
+/// it answers a call (or runs a wake-up) that leaves it owing queries or with a new node key.
+/// </summary>
+public sealed class CheckInLeaseTests(ClusterFixture fixture)
+{
+    private static readonly Dictionary<string, IReadOnlyDictionary<string, string>> s_mac14 = new()
+    {
+        ["os_version"] = new Dictionary<string, string> { ["platform"] = "darwin", ["version"] = "14.1.2", ["name"] = "Mac OS X" },
+    };
+
+    [Fact]
+    public async Task Refetch_RevokesTheLeaseBeforeItAnswers_AndTheNextReadGetsTheQueries()
+    {
+        var (host, hostId, secret) = await EnrollAsync(s_mac14);
+        using var holder = new RecordingHolder(fixture);
+
+        var quiet = await host.ReadAsync(secret, holder.Reference);
+        var refetch = await host.RequestRefetchAsync();
+        var revokedWhenAnswered = holder.Revoked();
+        var owed = await host.ReadAsync(secret, holder.Reference);
+
+        Assert.True(quiet.NodeValid);
+        Assert.Empty(quiet.Queries);
+        var lease = Assert.IsType<CheckInLease>(quiet.Lease);
+        Assert.Equal(TimeSpan.FromSeconds(30), lease.Duration);
+        Assert.Equal(RefetchOutcome.Started, refetch.Outcome);
+        Assert.Equal([(hostId, lease.Grant)], revokedWhenAnswered);
+        Assert.NotEmpty(owed.Queries);
+        Assert.Null(owed.Lease);
+    }
+
+    [Fact]
+    public async Task Read_LeasesOneHolderAtATime_AndNoneWithoutAHolderOrWithAWrongKey()
+    {
+        var (host, _, secret) = await EnrollAsync(s_mac14);
+        using var first = new RecordingHolder(fixture);
+        using var second = new RecordingHolder(fixture);
+
+        var noHolder = await host.ReadAsync(secret);
+        var wrongKey = await host.ReadAsync("not-the-secret", first.Reference);
+        var toFirst = await host.ReadAsync(secret, first.Reference);
+        var toSecond = await host.ReadAsync(secret, second.Reference);
+        var renewed = await host.ReadAsync(secret, first.Reference);
+
+        Assert.Null(noHolder.Lease);
+        Assert.False(wrongKey.NodeValid);
+        Assert.Null(wrongKey.Lease);
+        Assert.NotNull(toFirst.Lease);
+        Assert.True(toSecond.NodeValid);
+        Assert.Null(toSecond.Lease);
+        Assert.True(renewed.Lease!.Grant > toFirst.Lease.Grant, $"renewal grant {renewed.Lease.Grant} not after {toFirst.Lease.Grant}");
+    }
+
+    [Fact]
+    public async Task Enroll_Again_RevokesTheLeaseOfTheOldKey()
+    {
+        var (host, hostId, secret) = await EnrollAsync(s_mac14);
+        using var holder = new RecordingHolder(fixture);
+        var quiet = await host.ReadAsync(secret, holder.Reference);
+
+        await host.EnrollAsync(new EnrollRequest(s_mac14));
+
+        Assert.Equal([(hostId, quiet.Lease!.Grant)], holder.Revoked());
+    }
+
+    [Fact]
+    public async Task Read_WhileARefetchIsInFlight_HandsOutTheQueriesAndGrantsNoLease()
+    {
+        var (host, _, secret) = await EnrollAsync(s_mac14);
+        using var holder = new RecordingHolder(fixture);
+        await host.RequestRefetchAsync();
+
+        var first = await host.ReadAsync(secret, holder.Reference);
+        var again = await host.ReadAsync(secret, holder.Reference);
+
+        Assert.NotEmpty(first.Queries);
+        Assert.Null(first.Lease);
+        Assert.Equal(first.Queries.Keys.Order(StringComparer.Ordinal), again.Queries.Keys.Order(StringComparer.Ordinal));
+        Assert.Null(again.Lease);
+        Assert.Empty(holder.Revoked());
+    }
+
+    private async Task<(IHostGrain Host, string HostId, string Secret)> EnrollAsync(
+        Dictionary<string, IReadOnlyDictionary<string, string>> details)
+    {
+        var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
+        var host = fixture.Grains.GetGrain<IHostGrain>(hostId);
+        var key = (await host.EnrollAsync(new EnrollRequest(details))).NodeKey;
+
+        return (host, hostId, key[(key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+    }
+
+    /// <summary>A lease holder in the test's client that records each revocation.</summary>
+    private sealed class RecordingHolder : ICheckInLeaseHolder, IDisposable
+    {
+        private readonly ClusterFixture _fixture;
+        private readonly BlockingCollection<(string HostId, long Grant)> _revoked = [];
+
+        public RecordingHolder(ClusterFixture fixture)
+        {
+            _fixture = fixture;
+            Reference = fixture.Grains.CreateObjectReference<ICheckInLeaseHolder>(this);
+        }
+
+        public ICheckInLeaseHolder Reference { get; }
+
+        public Task RevokeAsync(string hostId, long grant)
+        {
+            _revoked.Add((hostId, grant));
+            return Task.CompletedTask;
+        }
+
+        public List<(string HostId, long Grant)> Revoked()
+        {
+            var revoked = new List<(string, long)>();
+            while (_revoked.TryTake(out var one))
+            {
+                revoked.Add(one);
+            }
+
+            return revoked;
+        }
+
+        public void Dispose() => _fixture.Grains.DeleteObjectReference<ICheckInLeaseHolder>(Reference);
+    }
+}
