@@ -18,7 +18,10 @@ public sealed record CheckInLease(
 [Alias("fleet.check-in-lease-holder")]
 public interface ICheckInLeaseHolder : IGrainObserver
 {
-    /// <summary>Ends the host's lease <paramref name="grant"/> and any earlier one, and refuses them if they arrive later.</summary>
+    /// <summary>
+    /// Ends whatever lease of the host this process holds, and refuses lease <paramref name="grant"/> and earlier
+    /// ones if they arrive later.
+    /// </summary>
     [Alias("revoke")]
     Task RevokeAsync(string hostId, long grant);
 }

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Hosting;
+using Microsoft.Extensions.Options;
 using Fleet.Contracts;
 
 namespace Fleet.Api.Agents;
@@ -11,23 +13,28 @@ namespace Fleet.Api.Agents;
 /// key the lease was granted for and when it ends by this process's clock. A <c>distributed/read</c> that
 /// presents that key before then is answered "nothing owed" here, with no grain call. A host revokes its lease
 /// before it owes anything, and a revocation that arrives before the grant it ends leaves a mark that refuses
-/// the grant. Losing a gateway drops every lease, since the hosts behind it may have lost theirs. Lapsed
-/// entries are swept once a minute.
+/// the grant. Losing a gateway drops every lease, and refuses the grants asked for before, since the hosts
+/// behind it may have lost theirs. Lapsed entries are swept once a minute.
 /// </summary>
 internal sealed partial class CheckInLeases(
     IServiceProvider services,
+    IOptions<ClusterClientOptions> cluster,
     TimeProvider time,
     ApiMetrics metrics,
     ILogger<CheckInLeases> logger) : BackgroundService, ICheckInLeaseHolder, IClusterConnectionStatusObserver
 {
-    // How long a revocation's mark outlives it: longer than any lease the silo grants.
-    private static readonly TimeSpan s_revokedMarkLife = TimeSpan.FromMinutes(10);
+    // How long a revocation's mark refuses a grant that arrives after it, at least: twice as long as the client
+    // waits for any answer (Fleet:Cluster:ResponseTimeout) would do, since the answer carrying the grant is too late by then.
+    private static readonly TimeSpan s_minMarkLife = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan s_sweepPeriod = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly Lock _referenceLock = new();
     private ICheckInLeaseHolder? _reference;
     private long _answered;
+
+    // When every lease was last dropped: a grant asked for before then is refused when it arrives.
+    private long _droppedAt = long.MinValue;
 
     /// <summary>This process as the holder named to hosts. Created on first use: Orleans resolves this class while the client starts.</summary>
     public ICheckInLeaseHolder Reference
@@ -87,15 +94,22 @@ internal sealed partial class CheckInLeases(
     /// <summary>Keeps a lease the host granted in answer to a read asked at <paramref name="askedAt"/>.</summary>
     public void Hold(string hostId, string secret, CheckInLease granted, long askedAt)
     {
+        if (askedAt <= Interlocked.Read(ref _droppedAt))
+        {
+            return;
+        }
+
         var lease = new Lease(Hash(secret), granted.Grant, askedAt + ToTimestamp(granted.Duration));
 
-        // A later grant wins; a revocation of this grant or a later one refuses it.
-        _leases.AddOrUpdate(hostId, lease, (_, held) => held.Grant >= lease.Grant ? held : lease);
+        // A later grant wins; a revocation of this grant or a later one refuses it, until it lapses.
+        var now = time.GetTimestamp();
+        _leases.AddOrUpdate(hostId, lease, (_, held) => held.Grant >= lease.Grant && now < held.EndsAt ? held : lease);
     }
 
     Task ICheckInLeaseHolder.RevokeAsync(string hostId, long grant)
     {
-        var mark = new Lease(null, grant, time.GetTimestamp() + ToTimestamp(s_revokedMarkLife));
+        var markLife = cluster.Value.ResponseTimeout * 2 > s_minMarkLife ? cluster.Value.ResponseTimeout * 2 : s_minMarkLife;
+        var mark = new Lease(null, grant, time.GetTimestamp() + ToTimestamp(markLife));
         _leases.AddOrUpdate(hostId, mark, (_, held) => held.Grant > grant && held.SecretHash is null ? held : mark);
         metrics.LeaseRevoked();
 
@@ -141,10 +155,19 @@ internal sealed partial class CheckInLeases(
         }
     }
 
+    // Revocation marks stay: a grant they refuse may still be on its way.
     private void DropAll(string why)
     {
-        var count = _leases.Count;
-        _leases.Clear();
+        Interlocked.Exchange(ref _droppedAt, time.GetTimestamp());
+        var count = 0;
+        foreach (var (hostId, lease) in _leases)
+        {
+            if (lease.SecretHash is not null && _leases.TryRemove(KeyValuePair.Create(hostId, lease)))
+            {
+                count++;
+            }
+        }
+
         LogDroppedAll(count, why);
     }
 

@@ -1,24 +1,28 @@
 using Fleet.Contracts;
+using Fleet.Grains.Osquery;
 using Microsoft.Extensions.Logging;
 
 namespace Fleet.Grains.Hosts;
 
 /// <summary>
 /// Quiet check-in leases: with nothing owed, the host lets the Api process that asked answer its agent's
-/// <c>distributed/read</c> on its own for a while (<see cref="Osquery.CheckInOptions.QuietLease"/>), so a
-/// fleet's idle check-ins cost no grain call. Every call the host answers, and every wake-up, ends with a
-/// check: if the host now owes queries, or its node key changed, it revokes the lease and waits for the
-/// holder's answer first. A revocation that fails leaves the lease to lapse, which delays the pickup by at
-/// most the lease; so does a silo crash, which takes the host's memory of the lease with it.
+/// <c>distributed/read</c> on its own for a while (<see cref="CheckInOptions.QuietLease"/>), so a fleet's idle
+/// check-ins cost no grain call. Every call, timer tick and reminder passes the host's own call filter, which
+/// ends with a check: if the host now owes queries, or is about to drop its activation, it revokes the lease and
+/// waits for the holder's answer first (re-enrolment and deactivation revoke too). A revocation that fails
+/// leaves the lease to lapse, which delays the pickup by at most the lease; so does a silo crash, which takes
+/// the host's memory of the lease with it.
 /// </summary>
 internal sealed partial class HostGrain : IIncomingGrainCallFilter
 {
     private static readonly TimeSpan s_revokeTimeout = TimeSpan.FromSeconds(2);
 
-    // The Api process holding this host's lease (null: none), and the grant's id: the ticks of this silo's
-    // clock when it was granted, so a later grant always has a larger id, across activations too.
-    private ICheckInLeaseHolder? _leaseHolder;
+    // The Api process holding this host's lease (null: none); the grant's id, the ticks of this silo's clock
+    // when it was granted (a later grant has a larger id); and when it ends, on the silo's steady clock and with
+    // the duration granted, so neither a clock step nor a changed setting ends it early here.
+    private LeaseHolder? _leaseHolder;
     private long _leaseGrant;
+    private long _leaseEnds;
 
     async Task IIncomingGrainCallFilter.Invoke(IIncomingGrainCallContext context)
     {
@@ -35,25 +39,30 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
         }
     }
 
-    /// <summary>The answer to a check-in with nothing owed: with a lease for <paramref name="holder"/> when one can be granted.</summary>
-    private DistributedReadResult NothingOwed(ICheckInLeaseHolder? holder)
+    /// <summary>The answer to a check-in with nothing owed: with a lease for <paramref name="reference"/> when one can be granted.</summary>
+    private DistributedReadResult NothingOwed(ICheckInLeaseHolder? reference)
     {
-        var duration = checkInOptions.CurrentValue.QuietLease;
-        if (holder is null || duration <= TimeSpan.Zero || _aheadOfStorage)
+        var duration = leaseHolders.QuietLease;
+        if (reference is null || duration <= TimeSpan.Zero || _aheadOfStorage)
         {
             return DistributedReadResult.NothingOwed;
         }
-
-        var now = time.GetUtcNow();
 
         // One holder at a time: another Api process keeps asking until the current lease lapses.
-        if (_leaseHolder is { } current && !LeaseLapsed(now) && current.GetGrainId() != holder.GetGrainId())
+        if (_leaseHolder is { } current && !LeaseLapsed() && current.Id != reference.GetGrainId())
         {
             return DistributedReadResult.NothingOwed;
         }
 
-        _leaseHolder = leaseHolders.Intern(holder);
-        _leaseGrant = Math.Max(now.UtcTicks, _leaseGrant + 1);
+        var holder = leaseHolders.Intern(reference);
+        if (leaseHolders.IsSilent(holder))
+        {
+            return DistributedReadResult.NothingOwed;
+        }
+
+        _leaseHolder = holder;
+        _leaseGrant = Math.Max(time.GetUtcNow().UtcTicks, _leaseGrant + 1);
+        _leaseEnds = time.GetTimestamp() + leaseHolders.Timestamps(duration);
         metrics.LeaseGranted();
 
         return DistributedReadResult.NothingOwed with { Lease = new CheckInLease(_leaseGrant, duration) };
@@ -67,7 +76,7 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
             return;
         }
 
-        if (LeaseLapsed(time.GetUtcNow()))
+        if (LeaseLapsed())
         {
             _leaseHolder = null;
         }
@@ -86,27 +95,36 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
         }
 
         _leaseHolder = null;
-        if (LeaseLapsed(time.GetUtcNow()))
+        if (LeaseLapsed())
         {
+            return;
+        }
+
+        // A holder that failed to answer another host recently is not waited for: its leases lapse on their own.
+        if (leaseHolders.IsSilent(holder))
+        {
+            metrics.LeaseRevoked(delivered: false);
             return;
         }
 
         try
         {
-            await holder.RevokeAsync(HostId, _leaseGrant).WaitAsync(s_revokeTimeout, time);
+            await holder.Reference.RevokeAsync(HostId, _leaseGrant).WaitAsync(s_revokeTimeout, time);
             metrics.LeaseRevoked(delivered: true);
         }
         catch (Exception exception)
         {
+            leaseHolders.Silent(holder);
             metrics.LeaseRevoked(delivered: false);
             LogLeaseRevokeFailed(HostId, exception.GetType().Name, exception.Message);
         }
     }
 
     // The holder counts its lease from before it asked, so it ends no later than this.
-    private bool LeaseLapsed(DateTimeOffset now) => now.UtcTicks >= _leaseGrant + checkInOptions.CurrentValue.QuietLease.Ticks;
+    private bool LeaseLapsed() => time.GetTimestamp() >= _leaseEnds;
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Warning,
-        Message = "Host {HostId}: could not revoke its check-in lease ({Kind}: {Error}); the lease lapses on its own")]
+        Message = "Host {HostId}: could not revoke its check-in lease ({Kind}: {Error}); the lease lapses on its own, " +
+            "and its Api process gets no leases until then")]
     private partial void LogLeaseRevokeFailed(string hostId, string kind, string error);
 }

@@ -35,7 +35,6 @@ internal sealed partial class HostGrain(
     FleetMetrics metrics,
     IEnumerable<IHostEventSink> eventSinks,
     IndexRecovery indexRecovery,
-    IOptionsMonitor<CheckInOptions> checkInOptions,
     LeaseHolders leaseHolders,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
@@ -315,9 +314,6 @@ internal sealed partial class HostGrain(
 
         await SyncIdentityReminderAsync(fromIdentityReminder);
         Rearm();
-
-        // A timer's tick passes no call filter, so a wake-up checks the lease itself.
-        await KeepLeaseTrueAsync();
     }
 
     /// <summary>Runs one event through the machine and writes (or keeps in memory) what it changed.</summary>

@@ -19,6 +19,9 @@ internal static class MarkdownReport
     private const double FleetHostsPerVcpu = 150_000 / 20.0;
     private const double FleetCheckInsPerVcpu = 750;
 
+    // Leases other than the default that the check-in section projects a fleet's mix for.
+    private static readonly TimeSpan[] s_otherLeases = [TimeSpan.FromSeconds(45), TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120)];
+
     public static string Write(RunReport report, string chartFolder, string chartLink)
     {
         var md = new StringBuilder();
@@ -206,7 +209,10 @@ internal static class MarkdownReport
             (c.FloorReads is { Count: > 0 } ? Invariant($"; the floor (one no-op grain call) **{c.FloorRatio:0.00}**") : string.Empty) +
             (c.AskingReads is { Count: > 0 } ? Invariant($"; the read asking the host every time **{c.AskingRatio:0.00}**. ") +
                 Invariant($"In a fleet checking in every {CheckInResult.FleetInterval.TotalSeconds:0} s with the default {CheckInResult.DefaultLease.TotalSeconds:0} s lease, one check-in in {1 / CheckInResult.FleetAskingShare:0} asks the host; ") +
-                Invariant($"that mix, at this run's asking and leased rates, projects to **{c.ProjectedFleetRatio:0.00}** of the bare rate. ") : ". ") +
+                Invariant($"that mix, at this run's asking and leased rates, projects to **{c.ProjectedFleetRatio:0.00}** of the bare rate ") +
+                "(with a lease of " + string.Join(", ", s_otherLeases.Select(lease =>
+                    Invariant($"{lease.TotalSeconds:0} s, {c.ProjectedRate(lease) / c.BaselineRate:0.00}"))) +
+                "; a longer lease lets last-seen times lag further). " : ". ") +
             Invariant($"Storage writes during the read phases: {c.ReadPhaseWrites.GrainState} grain state, {c.ReadPhaseWrites.Reminder} reminder, {c.ReadPhaseWrites.Index} index; ") +
             Invariant($"during the write phase: {c.WritePhaseWrites.GrainState} grain state, {c.WritePhaseWrites.Reminder} reminder, {c.WritePhaseWrites.Index} index ({c.Write.Ok:N0} writes)."));
         md.AppendLine();

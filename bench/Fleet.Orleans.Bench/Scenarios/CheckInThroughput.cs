@@ -48,10 +48,14 @@ internal sealed record CheckInResult(
     /// The share of a real fleet's check-ins that ask the host: a lease counted from the asking check-in covers
     /// the check-ins after it up to the one that falls on its end, so one in <c>ceil(lease / interval)</c> asks.
     /// </summary>
-    public static double FleetAskingShare => 1 / Math.Ceiling(DefaultLease / FleetInterval);
+    public static double AskingShare(TimeSpan lease) => lease <= TimeSpan.Zero ? 1 : 1 / Math.Ceiling(lease / FleetInterval);
 
-    /// <summary>The rate of a mix of asking and leased check-ins in the real fleet's proportions, from this run's rates.</summary>
-    public double ProjectedFleetRate => 1 / ((FleetAskingShare / AskingRate) + ((1 - FleetAskingShare) / ReadRate));
+    public static double FleetAskingShare => AskingShare(DefaultLease);
+
+    /// <summary>The rate of a mix of asking and leased check-ins in a real fleet's proportions, from this run's rates.</summary>
+    public double ProjectedRate(TimeSpan lease) => 1 / ((AskingShare(lease) / AskingRate) + ((1 - AskingShare(lease)) / ReadRate));
+
+    public double ProjectedFleetRate => ProjectedRate(DefaultLease);
 
     public double ProjectedFleetRatio => ProjectedFleetRate / BaselineRate;
 

@@ -1,8 +1,10 @@
 using Fleet.Api.Agents;
 using Fleet.Api.Diagnostics;
+using Fleet.Api.Hosting;
 using Fleet.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Fleet.Tests.Api;
@@ -21,7 +23,8 @@ public sealed class CheckInLeaseHoldingTests : IDisposable
     public CheckInLeaseHoldingTests()
     {
         _services = new ServiceCollection().AddMetrics().AddSingleton<ApiMetrics>().BuildServiceProvider();
-        _leases = new CheckInLeases(_services, _time, _services.GetRequiredService<ApiMetrics>(), NullLogger<CheckInLeases>.Instance);
+        _leases = new CheckInLeases(
+            _services, Options.Create(new ClusterClientOptions()), _time, _services.GetRequiredService<ApiMetrics>(), NullLogger<CheckInLeases>.Instance);
     }
 
     private ICheckInLeaseHolder Holder => _leases;
@@ -87,6 +90,40 @@ public sealed class CheckInLeaseHoldingTests : IDisposable
 
         Assert.True(afterGain);
         Assert.False(_leases.Covers(Host, "secret"));
+    }
+
+    [Fact]
+    public async Task LosingAGateway_KeepsTheMarks_AndRefusesAGrantAskedBeforeIt()
+    {
+        var askedBeforeDrop = _leases.Now();
+        await Holder.RevokeAsync(Host, grant: 10);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Connection.NotifyClusterConnectionLost();
+        _leases.Hold(Host, "secret", new CheckInLease(Grant: 10, TimeSpan.FromSeconds(30)), askedBeforeDrop);
+        _leases.Hold("OTHER-HOST", "secret", new CheckInLease(Grant: 11, TimeSpan.FromSeconds(30)), askedBeforeDrop);
+        var revokedGrantCovers = _leases.Covers(Host, "secret");
+        var earlierAskCovers = _leases.Covers("OTHER-HOST", "secret");
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        _leases.Hold("OTHER-HOST", "secret", new CheckInLease(Grant: 12, TimeSpan.FromSeconds(30)), _leases.Now());
+
+        Assert.False(revokedGrantCovers);
+        Assert.False(earlierAskCovers);
+        Assert.True(_leases.Covers("OTHER-HOST", "secret"));
+    }
+
+    [Fact]
+    public async Task RevocationMark_OutlivesTheClientsWaitForAnAnswer_ThenGoes()
+    {
+        var askedAt = _leases.Now();
+        await Holder.RevokeAsync(Host, grant: 10);
+        _time.Advance(TimeSpan.FromSeconds(59));
+        _leases.Hold(Host, "secret", new CheckInLease(Grant: 10, TimeSpan.FromMinutes(5)), askedAt);
+        var withinMarkLife = _leases.Covers(Host, "secret");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _leases.Hold(Host, "secret", new CheckInLease(Grant: 10, TimeSpan.FromMinutes(5)), askedAt);
+
+        Assert.False(withinMarkLife);
+        Assert.True(_leases.Covers(Host, "secret"));
     }
 
     public void Dispose()

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Fleet.Contracts;
 using Fleet.Tests.Infrastructure;
 
@@ -20,7 +19,7 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     public async Task Refetch_RevokesTheLeaseBeforeItAnswers_AndTheNextReadGetsTheQueries()
     {
         var (host, hostId, secret) = await EnrollAsync(s_mac14);
-        using var holder = new RecordingHolder(fixture);
+        using var holder = new RecordingLeaseHolder(fixture.Grains);
 
         var quiet = await host.ReadAsync(secret, holder.Reference);
         var refetch = await host.RequestRefetchAsync();
@@ -41,8 +40,8 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     public async Task Read_LeasesOneHolderAtATime_AndNoneWithoutAHolderOrWithAWrongKey()
     {
         var (host, _, secret) = await EnrollAsync(s_mac14);
-        using var first = new RecordingHolder(fixture);
-        using var second = new RecordingHolder(fixture);
+        using var first = new RecordingLeaseHolder(fixture.Grains);
+        using var second = new RecordingLeaseHolder(fixture.Grains);
 
         var noHolder = await host.ReadAsync(secret);
         var wrongKey = await host.ReadAsync("not-the-secret", first.Reference);
@@ -63,7 +62,7 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     public async Task Enroll_Again_RevokesTheLeaseOfTheOldKey()
     {
         var (host, hostId, secret) = await EnrollAsync(s_mac14);
-        using var holder = new RecordingHolder(fixture);
+        using var holder = new RecordingLeaseHolder(fixture.Grains);
         var quiet = await host.ReadAsync(secret, holder.Reference);
 
         await host.EnrollAsync(new EnrollRequest(s_mac14));
@@ -75,7 +74,7 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     public async Task Read_WhileARefetchIsInFlight_HandsOutTheQueriesAndGrantsNoLease()
     {
         var (host, _, secret) = await EnrollAsync(s_mac14);
-        using var holder = new RecordingHolder(fixture);
+        using var holder = new RecordingLeaseHolder(fixture.Grains);
         await host.RequestRefetchAsync();
 
         var first = await host.ReadAsync(secret, holder.Reference);
@@ -96,39 +95,5 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
         var key = (await host.EnrollAsync(new EnrollRequest(details))).NodeKey;
 
         return (host, hostId, key[(key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
-    }
-
-    /// <summary>A lease holder in the test's client that records each revocation.</summary>
-    private sealed class RecordingHolder : ICheckInLeaseHolder, IDisposable
-    {
-        private readonly ClusterFixture _fixture;
-        private readonly BlockingCollection<(string HostId, long Grant)> _revoked = [];
-
-        public RecordingHolder(ClusterFixture fixture)
-        {
-            _fixture = fixture;
-            Reference = fixture.Grains.CreateObjectReference<ICheckInLeaseHolder>(this);
-        }
-
-        public ICheckInLeaseHolder Reference { get; }
-
-        public Task RevokeAsync(string hostId, long grant)
-        {
-            _revoked.Add((hostId, grant));
-            return Task.CompletedTask;
-        }
-
-        public List<(string HostId, long Grant)> Revoked()
-        {
-            var revoked = new List<(string, long)>();
-            while (_revoked.TryTake(out var one))
-            {
-                revoked.Add(one);
-            }
-
-            return revoked;
-        }
-
-        public void Dispose() => _fixture.Grains.DeleteObjectReference<ICheckInLeaseHolder>(Reference);
     }
 }
