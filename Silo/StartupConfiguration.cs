@@ -14,7 +14,10 @@ public static class StartupConfiguration
     /// <summary>EX_CONFIG from sysexits.h: the configuration is wrong.</summary>
     public const int ExitCode = 78;
 
-    /// <summary>Runs every options validation registered with <c>ValidateOnStart</c>; true when all pass.</summary>
+    /// <summary>
+    /// Runs every options validation registered with <c>ValidateOnStart</c>; true when all pass. A value the
+    /// configuration binder cannot convert (a time span of "garbage") is a problem like any other.
+    /// </summary>
     public static bool IsValid(IServiceProvider services, TextWriter errors)
     {
         try
@@ -22,24 +25,37 @@ public static class StartupConfiguration
             services.GetService<IStartupValidator>()?.Validate();
             return true;
         }
-        catch (OptionsValidationException exception)
+        catch (Exception exception) when (Problems(exception) is { } problems)
         {
-            Report(errors, [exception]);
-        }
-        catch (AggregateException exception) when (exception.InnerExceptions.All(e => e is OptionsValidationException))
-        {
-            Report(errors, exception.InnerExceptions.Cast<OptionsValidationException>());
+            errors.WriteLine("The configuration is not valid; nothing was started:");
+            foreach (var problem in problems.Distinct(StringComparer.Ordinal))
+            {
+                errors.WriteLine($"  - {problem}");
+            }
         }
 
         return false;
     }
 
-    private static void Report(TextWriter errors, IEnumerable<OptionsValidationException> exceptions)
+    // Null when the exception is not (only) about the configuration.
+    private static List<string>? Problems(Exception exception)
     {
-        errors.WriteLine("The configuration is not valid; nothing was started:");
-        foreach (var failure in exceptions.SelectMany(e => e.Failures).Distinct(StringComparer.Ordinal))
+        var problems = new List<string>();
+        foreach (var inner in exception is AggregateException aggregate ? aggregate.InnerExceptions : [exception])
         {
-            errors.WriteLine($"  - {failure}");
+            switch (inner)
+            {
+                case OptionsValidationException validation:
+                    problems.AddRange(validation.Failures);
+                    break;
+                case InvalidOperationException { InnerException: FormatException or OverflowException or ArgumentException } binding:
+                    problems.Add(binding.Message);
+                    break;
+                default:
+                    return null;
+            }
         }
+
+        return problems;
     }
 }

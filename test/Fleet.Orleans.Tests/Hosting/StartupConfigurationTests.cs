@@ -1,4 +1,5 @@
 using Fleet.Silo;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Fleet.Tests.Hosting;
@@ -19,6 +20,28 @@ public sealed class StartupConfigurationTests
                 "The configuration is not valid; nothing was started:",
                 "  - First must be positive (was -1).",
                 "  - Second must be positive (was 0).",
+            ],
+            errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void UnparsableSetting_IsListedWithItsKey_LikeAWrongOne()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Fleet:Test:Lease"] = "garbage" })
+            .Build();
+        var services = new ServiceCollection();
+        services.AddOptions<Timed>().Bind(configuration.GetSection("Fleet:Test")).ValidateOnStart();
+        using var provider = services.BuildServiceProvider();
+        using var errors = new StringWriter();
+
+        var valid = StartupConfiguration.IsValid(provider, errors);
+
+        Assert.False(valid);
+        Assert.Equal(
+            [
+                "The configuration is not valid; nothing was started:",
+                "  - Failed to convert configuration value 'garbage' at 'Fleet:Test:Lease' to type 'System.TimeSpan'.",
             ],
             errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
@@ -47,6 +70,11 @@ public sealed class StartupConfigurationTests
     private sealed class First
     {
         public int Value { get; set; }
+    }
+
+    private sealed class Timed
+    {
+        public TimeSpan Lease { get; set; }
     }
 
     private sealed class Second
