@@ -11,6 +11,7 @@ internal sealed record InvariantCheck(string Name, bool Passed, string Detail);
 internal sealed class BenchContext(BenchOptions options, Product product, FleetHttp http, Payloads payloads)
 {
     private const string ReadPath = "api/osquery/distributed/read";
+    private const string AskingPath = "bench/baseline/asking/distributed/read";
     private const string WritePath = "api/osquery/distributed/write";
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -97,6 +98,10 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
 
     public Task<bool> NoOpReadAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadAsync(ReadPath, host, cancellationToken);
+
+    /// <summary>A no-op read that asks the host's grain, never answered under a lease (the bench's baseline endpoint).</summary>
+    public Task<bool> AskingReadAsync(SimHost host, CancellationToken cancellationToken) =>
+        http.NoOpReadAsync(AskingPath, host, cancellationToken);
 
     /// <summary>
     /// Enrolls the hosts; a host that fails is tried twice more. Hosts that still fail (the Api answers 503 when

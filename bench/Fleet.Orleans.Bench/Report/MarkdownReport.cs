@@ -436,8 +436,11 @@ internal static class MarkdownReport
         var fleet = s.Probes.Count > 0 ? s.Probes[0].Hosts : 0;
         md.AppendLine(Invariant($"A fleet of N hosts checking in (`distributed/read`, nothing to do) every {s.Interval.TotalSeconds:0} s, run as the same check-in rate from ") +
             Invariant($"scenario 3's {fleet:N0} hosts (enrolled, one completed refetch, all active), each checking in every {s.Interval.TotalSeconds:0} s × {fleet:N0} / N. ") +
-            "Enrolling and activating N real hosts through Azurite is out of reach here (see scenario 3); for the server a check-in is a grain call that " +
-            "touches no storage, so the rate is what loads it, while N real hosts would also hold N activations in memory (scenario 3 gives that cost). " +
+            "Enrolling and activating N real hosts through Azurite is out of reach here (see scenario 3); for the server a check-in touches no storage, " +
+            "so the rate is what loads it, while N real hosts would also hold N activations in memory (scenario 3 gives that cost). " +
+            Invariant($"Each real host checks in far more often than every {s.Interval.TotalSeconds:0} s, so its check-in lease would answer nearly all of them; ") +
+            Invariant($"as in a real fleet at {CheckInResult.FleetInterval.TotalSeconds:0} s with the default {CheckInResult.DefaultLease.TotalSeconds:0} s lease, one check-in in {1 / CheckInResult.FleetAskingShare:0} ") +
+            "goes instead to `/bench/baseline/asking/distributed/read`, which asks the host's grain every time, and the rest to `distributed/read`. " +
             "Check-ins are paced open-loop: each is due at its slot whether or not earlier ones answered, and latency counts from " +
             "when it was due, so a server or generator that falls behind shows as latency, not as fewer requests. The first " +
             "10 s are a warm-up and not counted. Short probes of growing N find the size; that size must then hold p99 < 100 ms " +
