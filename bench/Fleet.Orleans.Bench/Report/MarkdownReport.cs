@@ -484,7 +484,7 @@ internal static class MarkdownReport
             md.AppendLine(Invariant($"**Against Fleet's reference** (~150,000 hosts on 20 tasks of one vCPU each, ~{FleetHostsPerVcpu:N0} hosts and ~{FleetCheckInsPerVcpu:N0} check-ins/s per vCPU): ") +
                 Invariant($"this machine held {held:N0} hosts on {r.Machine.Cores} cores, {held / (double)r.Machine.Cores:N0} hosts and {held / s.Interval.TotalSeconds / r.Machine.Cores:N0} check-ins/s per core, ") +
                 "with the storage emulator and the load generator on the same cores. Fleet's check-in is a MySQL-backed Go service behind a load balancer; " +
-                "this one answers a no-op check-in from grain memory without touching storage.");
+                "this one answers a no-op check-in from memory (the Api's check-in lease, or the host grain's state) without touching storage.");
             md.AppendLine();
         }
     }
