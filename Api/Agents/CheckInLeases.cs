@@ -76,10 +76,8 @@ internal sealed partial class CheckInLeases(
             return false;
         }
 
-        // Hashed on the stack: a parsed node key is at most NodeKeys.MaxLength characters.
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(NodeKeys.MaxLength)];
-        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(secret, utf8)], hash);
+        Hash(secret, hash);
         if (!CryptographicOperations.FixedTimeEquals(hash, expected))
         {
             return false;
@@ -99,7 +97,9 @@ internal sealed partial class CheckInLeases(
             return;
         }
 
-        var lease = new Lease(Hash(secret), granted.Grant, askedAt + ToTimestamp(granted.Duration));
+        var hash = new byte[SHA256.HashSizeInBytes];
+        Hash(secret, hash);
+        var lease = new Lease(hash, granted.Grant, askedAt + ToTimestamp(granted.Duration));
 
         // A later grant wins; a revocation of this grant or a later one refuses it, until it lapses.
         var now = time.GetTimestamp();
@@ -134,13 +134,7 @@ internal sealed partial class CheckInLeases(
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 var now = time.GetTimestamp();
-                foreach (var (hostId, lease) in _leases)
-                {
-                    if (now >= lease.EndsAt)
-                    {
-                        _leases.TryRemove(KeyValuePair.Create(hostId, lease));
-                    }
-                }
+                RemoveWhere(lease => now >= lease.EndsAt);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -159,21 +153,32 @@ internal sealed partial class CheckInLeases(
     private void DropAll(string why)
     {
         Interlocked.Exchange(ref _droppedAt, time.GetTimestamp());
-        var count = 0;
-        foreach (var (hostId, lease) in _leases)
-        {
-            if (lease.SecretHash is not null && _leases.TryRemove(KeyValuePair.Create(hostId, lease)))
-            {
-                count++;
-            }
-        }
-
-        LogDroppedAll(count, why);
+        LogDroppedAll(RemoveWhere(lease => lease.SecretHash is not null), why);
     }
 
     private long ToTimestamp(TimeSpan duration) => (long)(duration.TotalSeconds * time.TimestampFrequency);
 
-    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+    // On the stack: a parsed node key is at most NodeKeys.MaxLength characters.
+    private static void Hash(string secret, Span<byte> hash)
+    {
+        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(NodeKeys.MaxLength)];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(secret, utf8)], hash);
+    }
+
+    // Removes the entries still as they were when seen, so one replaced meanwhile stays.
+    private int RemoveWhere(Func<Lease, bool> drop)
+    {
+        var removed = 0;
+        foreach (var (hostId, lease) in _leases)
+        {
+            if (drop(lease) && _leases.TryRemove(KeyValuePair.Create(hostId, lease)))
+            {
+                removed++;
+            }
+        }
+
+        return removed;
+    }
 
     // SecretHash null: a revocation's mark, which answers nothing and refuses grants up to its own.
     private sealed record Lease(byte[]? SecretHash, long Grant, long EndsAt);

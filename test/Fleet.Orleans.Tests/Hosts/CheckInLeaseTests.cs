@@ -10,15 +10,10 @@ namespace Fleet.Tests.Hosts;
 /// </summary>
 public sealed class CheckInLeaseTests(ClusterFixture fixture)
 {
-    private static readonly Dictionary<string, IReadOnlyDictionary<string, string>> s_mac14 = new()
-    {
-        ["os_version"] = new Dictionary<string, string> { ["platform"] = "darwin", ["version"] = "14.1.2", ["name"] = "Mac OS X" },
-    };
-
     [Fact]
     public async Task Refetch_RevokesTheLeaseBeforeItAnswers_AndTheNextReadGetsTheQueries()
     {
-        var (host, hostId, secret) = await EnrollAsync(s_mac14);
+        var (host, hostId, secret) = await LeaseTestHosts.EnrollMacAsync(fixture.Grains);
         using var holder = new RecordingLeaseHolder(fixture.Grains);
 
         var quiet = await host.ReadAsync(secret, holder.Reference);
@@ -39,7 +34,7 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     [Fact]
     public async Task Read_LeasesOneHolderAtATime_AndNoneWithoutAHolderOrWithAWrongKey()
     {
-        var (host, _, secret) = await EnrollAsync(s_mac14);
+        var (host, _, secret) = await LeaseTestHosts.EnrollMacAsync(fixture.Grains);
         using var first = new RecordingLeaseHolder(fixture.Grains);
         using var second = new RecordingLeaseHolder(fixture.Grains);
 
@@ -61,11 +56,11 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     [Fact]
     public async Task Enroll_Again_RevokesTheLeaseOfTheOldKey()
     {
-        var (host, hostId, secret) = await EnrollAsync(s_mac14);
+        var (host, hostId, secret) = await LeaseTestHosts.EnrollMacAsync(fixture.Grains);
         using var holder = new RecordingLeaseHolder(fixture.Grains);
         var quiet = await host.ReadAsync(secret, holder.Reference);
 
-        await host.EnrollAsync(new EnrollRequest(s_mac14));
+        await host.EnrollAsync(new EnrollRequest(LeaseTestHosts.Mac14));
 
         Assert.Equal([(hostId, quiet.Lease!.Grant)], holder.Revoked());
     }
@@ -73,7 +68,7 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
     [Fact]
     public async Task Read_WhileARefetchIsInFlight_HandsOutTheQueriesAndGrantsNoLease()
     {
-        var (host, _, secret) = await EnrollAsync(s_mac14);
+        var (host, _, secret) = await LeaseTestHosts.EnrollMacAsync(fixture.Grains);
         using var holder = new RecordingLeaseHolder(fixture.Grains);
         await host.RequestRefetchAsync();
 
@@ -85,15 +80,5 @@ public sealed class CheckInLeaseTests(ClusterFixture fixture)
         Assert.Equal(first.Queries.Keys.Order(StringComparer.Ordinal), again.Queries.Keys.Order(StringComparer.Ordinal));
         Assert.Null(again.Lease);
         Assert.Empty(holder.Revoked());
-    }
-
-    private async Task<(IHostGrain Host, string HostId, string Secret)> EnrollAsync(
-        Dictionary<string, IReadOnlyDictionary<string, string>> details)
-    {
-        var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
-        var host = fixture.Grains.GetGrain<IHostGrain>(hostId);
-        var key = (await host.EnrollAsync(new EnrollRequest(details))).NodeKey;
-
-        return (host, hostId, key[(key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
     }
 }

@@ -54,3 +54,21 @@ internal sealed class RecordingLeaseHolder : ICheckInLeaseHolder, IDisposable
         _grains.DeleteObjectReference<ICheckInLeaseHolder>(Reference);
     }
 }
+
+/// <summary>Hosts for the lease tests: a macOS 14 machine (its refetch never times out during a test), enrolled straight at its grain.</summary>
+internal static class LeaseTestHosts
+{
+    public static readonly Dictionary<string, IReadOnlyDictionary<string, string>> Mac14 = new()
+    {
+        ["os_version"] = new Dictionary<string, string> { ["platform"] = "darwin", ["version"] = "14.1.2", ["name"] = "Mac OS X" },
+    };
+
+    public static async Task<(IHostGrain Host, string HostId, string Secret)> EnrollMacAsync(IGrainFactory grains)
+    {
+        var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
+        var host = grains.GetGrain<IHostGrain>(hostId);
+        var key = (await host.EnrollAsync(new EnrollRequest(Mac14))).NodeKey;
+
+        return (host, hostId, key[(key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+    }
+}

@@ -14,11 +14,6 @@ namespace Fleet.Tests.Resilience;
 /// </summary>
 public sealed class LeaseLifecycleTests : IAsyncLifetime
 {
-    private static readonly Dictionary<string, IReadOnlyDictionary<string, string>> s_mac14 = new()
-    {
-        ["os_version"] = new Dictionary<string, string> { ["platform"] = "darwin", ["version"] = "14.1.2", ["name"] = "Mac OS X" },
-    };
-
     private OwnCluster _own = null!;
 
     private IGrainFactory Grains => _own.Cluster.Client;
@@ -31,8 +26,8 @@ public sealed class LeaseLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task LoweringTheLeaseToOff_StillRevokesTheLeaseGrantedBefore_AndGrantsNoMore()
     {
-        var (host, hostId, secret) = await EnrollAsync();
-        var (idle, _, idleSecret) = await EnrollAsync();
+        var (host, hostId, secret) = await LeaseTestHosts.EnrollMacAsync(Grains);
+        var (idle, _, idleSecret) = await LeaseTestHosts.EnrollMacAsync(Grains);
         using var holder = new RecordingLeaseHolder(Grains);
         var granted = (await host.ReadAsync(secret, holder.Reference)).Lease;
 
@@ -57,7 +52,7 @@ public sealed class LeaseLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task Deactivation_RevokesTheLease()
     {
-        var (host, hostId, secret) = await EnrollAsync();
+        var (host, hostId, secret) = await LeaseTestHosts.EnrollMacAsync(Grains);
         using var holder = new RecordingLeaseHolder(Grains);
         var granted = (await host.ReadAsync(secret, holder.Reference)).Lease;
 
@@ -71,7 +66,7 @@ public sealed class LeaseLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task RefetchRefusedBecauseItsWakeUpCouldNotBeSaved_RevokesTheLeaseOfTheDroppedActivation()
     {
-        var (host, hostId, secret) = await EnrollAsync();
+        var (host, hostId, secret) = await LeaseTestHosts.EnrollMacAsync(Grains);
         using var holder = new RecordingLeaseHolder(Grains);
         var granted = (await host.ReadAsync(secret, holder.Reference)).Lease;
 
@@ -88,9 +83,9 @@ public sealed class LeaseLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task SilentHolder_IsWaitedForOnce_ThenNeitherAskedNorGrantedALease()
     {
-        var (first, firstId, firstSecret) = await EnrollAsync();
-        var (second, _, secondSecret) = await EnrollAsync();
-        var (third, _, thirdSecret) = await EnrollAsync();
+        var (first, firstId, firstSecret) = await LeaseTestHosts.EnrollMacAsync(Grains);
+        var (second, _, secondSecret) = await LeaseTestHosts.EnrollMacAsync(Grains);
+        var (third, _, thirdSecret) = await LeaseTestHosts.EnrollMacAsync(Grains);
         using var holder = new RecordingLeaseHolder(Grains, silent: true);
         var firstLease = (await first.ReadAsync(firstSecret, holder.Reference)).Lease;
         var secondLease = (await second.ReadAsync(secondSecret, holder.Reference)).Lease;
@@ -114,14 +109,5 @@ public sealed class LeaseLifecycleTests : IAsyncLifetime
         var configuration = (IConfigurationRoot)silo.SiloHost.Services.GetRequiredService<IConfiguration>();
         configuration[key] = value;
         configuration.Reload();
-    }
-
-    private async Task<(IHostGrain Host, string HostId, string Secret)> EnrollAsync()
-    {
-        var hostId = Guid.NewGuid().ToString().ToUpperInvariant();
-        var host = Grains.GetGrain<IHostGrain>(hostId);
-        var key = (await host.EnrollAsync(new EnrollRequest(s_mac14))).NodeKey;
-
-        return (host, hostId, key[(key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
     }
 }
