@@ -1,5 +1,6 @@
 using Fleet.Grains.Diagnostics;
 using Fleet.Grains.Events;
+using Fleet.Grains.Hosts;
 using Fleet.Grains.Idempotency;
 using Fleet.Grains.Index;
 using Fleet.Grains.Jobs;
@@ -56,6 +57,7 @@ public static class FleetGrainsServiceCollectionExtensions
         services.TryAddSingleton<HostStateCatalog>();
         services.TryAddSingleton<IndexRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<IndexRecovery>());
+        services.TryAddSingleton<HostGrainServices>();
         AddHostEvents(services, configuration);
         services.AddFleetWebhooks(configuration);
 

@@ -19,14 +19,14 @@ internal sealed partial class HostGrain
     // Orleans refuses reminder due times past about 49 days: a later wake-up is reached in steps.
     private static readonly TimeSpan s_maxIdentityReminderDue = TimeSpan.FromDays(30);
 
-    private RenewalOptions RenewalSettings => renewalOptions.CurrentValue;
+    private RenewalOptions RenewalSettings => services.Renewal.CurrentValue;
 
     /// <summary>Renewals are queued only while a CA can issue them and the device can be reached over MDM.</summary>
-    private bool CanRenew => issuer.CanIssue && MdmReady;
+    private bool CanRenew => services.Issuer.CanIssue && MdmReady;
 
     async Task<IdentityVerdict> IHostGrain.MdmCertificateExpiredAsync(DeviceCertificate certificate)
     {
-        var step = StepIdentity(new RenewalEvent.ExpiryReported(certificate), time.GetUtcNow());
+        var step = StepIdentity(new RenewalEvent.ExpiryReported(certificate), services.Time.GetUtcNow());
         if (step.Changed)
         {
             await PersistAsync();
@@ -73,7 +73,7 @@ internal sealed partial class HostGrain
 
     /// <summary>Records the certificate Authenticate came with (and queues its renewal if it is already due).</summary>
     private void RecordAtAuthenticate(DeviceCertificate certificate, DateTimeOffset now) =>
-        StepIdentity(new RenewalEvent.Recorded(certificate, "recorded at Authenticate", NewCommandUuid(), issuer.CanIssue), now);
+        StepIdentity(new RenewalEvent.Recorded(certificate, "recorded at Authenticate", NewCommandUuid(), services.Issuer.CanIssue), now);
 
     /// <summary>
     /// The verdict on the certificate of a check-in or report other than Authenticate. A renewed certificate, or
@@ -143,7 +143,7 @@ internal sealed partial class HostGrain
         IssuedIdentity identity;
         try
         {
-            identity = await issuer.IssueAsync(HostId);
+            identity = await services.Issuer.IssueAsync(HostId);
         }
         catch (Exception exception) when (exception is System.Security.Cryptography.CryptographicException
             or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
@@ -236,7 +236,7 @@ internal sealed partial class HostGrain
     /// </summary>
     private async Task RegisterIdentityReminderIfNeededAsync()
     {
-        var now = time.GetUtcNow();
+        var now = services.Time.GetUtcNow();
         if (State.Identity is not { } identity || IdentityWakeAt() is not { } wakeAt
             || (identity.ReminderDueAt is { } dueAt && dueAt > now && dueAt <= wakeAt))
         {
@@ -245,8 +245,8 @@ internal sealed partial class HostGrain
 
         var due = wakeAt - now;
         due = due < TimeSpan.Zero ? TimeSpan.Zero : due > s_maxIdentityReminderDue ? s_maxIdentityReminderDue : due;
-        await this.RegisterOrUpdateReminder(IdentityReminder, due, options.CurrentValue.ReminderPeriod);
-        metrics.StorageWrite(StorageWriteKind.Reminder);
+        await this.RegisterOrUpdateReminder(IdentityReminder, due, services.Refetch.CurrentValue.ReminderPeriod);
+        services.Metrics.StorageWrite(StorageWriteKind.Reminder);
         State.Identity = identity with { ReminderDueAt = now + due };
     }
 

@@ -42,7 +42,7 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
     /// <summary>The answer to a check-in with nothing owed: with a lease for <paramref name="reference"/> when one can be granted.</summary>
     private DistributedReadResult NothingOwed(ICheckInLeaseHolder? reference)
     {
-        var duration = leaseHolders.QuietLease;
+        var duration = services.LeaseHolders.QuietLease;
         if (reference is null || duration <= TimeSpan.Zero || _aheadOfStorage)
         {
             return DistributedReadResult.NothingOwed;
@@ -54,16 +54,16 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
             return DistributedReadResult.NothingOwed;
         }
 
-        var holder = leaseHolders.Intern(reference);
-        if (leaseHolders.IsSilent(holder))
+        var holder = services.LeaseHolders.Intern(reference);
+        if (services.LeaseHolders.IsSilent(holder))
         {
             return DistributedReadResult.NothingOwed;
         }
 
         _leaseHolder = holder;
-        _leaseGrant = Math.Max(time.GetUtcNow().UtcTicks, _leaseGrant + 1);
-        _leaseEnds = time.GetTimestamp() + leaseHolders.Timestamps(duration);
-        metrics.LeaseGranted();
+        _leaseGrant = Math.Max(services.Time.GetUtcNow().UtcTicks, _leaseGrant + 1);
+        _leaseEnds = services.Time.GetTimestamp() + services.LeaseHolders.Timestamps(duration);
+        services.Metrics.LeaseGranted();
 
         return DistributedReadResult.NothingOwed with { Lease = new CheckInLease(_leaseGrant, duration) };
     }
@@ -101,27 +101,27 @@ internal sealed partial class HostGrain : IIncomingGrainCallFilter
         }
 
         // A holder that failed to answer another host recently is not waited for: its leases lapse on their own.
-        if (leaseHolders.IsSilent(holder))
+        if (services.LeaseHolders.IsSilent(holder))
         {
-            metrics.LeaseRevoked(delivered: false);
+            services.Metrics.LeaseRevoked(delivered: false);
             return;
         }
 
         try
         {
-            await holder.Reference.RevokeAsync(HostId, _leaseGrant).WaitAsync(s_revokeTimeout, time);
-            metrics.LeaseRevoked(delivered: true);
+            await holder.Reference.RevokeAsync(HostId, _leaseGrant).WaitAsync(s_revokeTimeout, services.Time);
+            services.Metrics.LeaseRevoked(delivered: true);
         }
         catch (Exception exception)
         {
-            leaseHolders.Silent(holder);
-            metrics.LeaseRevoked(delivered: false);
+            services.LeaseHolders.Silent(holder);
+            services.Metrics.LeaseRevoked(delivered: false);
             LogLeaseRevokeFailed(HostId, exception.GetType().Name, exception.Message);
         }
     }
 
     // The holder counts its lease from before it asked, so it ends no later than this.
-    private bool LeaseLapsed() => time.GetTimestamp() >= _leaseEnds;
+    private bool LeaseLapsed() => services.Time.GetTimestamp() >= _leaseEnds;
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Warning,
         Message = "Host {HostId}: could not revoke its check-in lease ({Kind}: {Error}); the lease lapses on its own, " +

@@ -34,7 +34,7 @@ internal sealed partial class HostGrain
         _pushRequested = true;
 
         // A timer callback waits for the current turn, so the push follows the caller's write.
-        ArmTimer(time.GetUtcNow());
+        ArmTimer(services.Time.GetUtcNow());
     }
 
     /// <summary>True while the host is enrolled in MDM and not checked out.</summary>
@@ -42,8 +42,8 @@ internal sealed partial class HostGrain
 
     async Task<MdmCheckInResult> IHostGrain.MdmCheckInAsync(MdmCheckIn checkIn)
     {
-        var now = time.GetUtcNow();
-        metrics.CheckIn("mdm_checkin");
+        var now = services.Time.GetUtcNow();
+        services.Metrics.CheckIn("mdm_checkin");
         if (checkIn.Type == MdmCheckInType.Authenticate)
         {
             return await AuthenticateAsync(checkIn, now);
@@ -138,8 +138,8 @@ internal sealed partial class HostGrain
 
     async Task<MdmReportResult> IHostGrain.MdmReportAsync(MdmReport report)
     {
-        metrics.MdmReport(report.Status);
-        var now = time.GetUtcNow();
+        services.Metrics.MdmReport(report.Status);
+        var now = services.Time.GetUtcNow();
         var identity = await CheckIdentityAsync(report.Certificate, now);
         if (identity.Verdict != IdentityVerdict.Accepted)
         {
@@ -295,7 +295,7 @@ internal sealed partial class HostGrain
         {
             CommandUuid = uuid,
             Kind = kind,
-            QueuedAt = time.GetUtcNow(),
+            QueuedAt = services.Time.GetUtcNow(),
             Epoch = epoch,
             ProfileIdentifier = profileIdentifier,
             ProfileDisplayName = profileDisplayName,
@@ -331,7 +331,7 @@ internal sealed partial class HostGrain
     private void ScheduleRepush(DateTimeOffset now)
     {
         var notNow = State.Commands.Count == 0 ? 0 : Math.Max(1, State.Commands.Max(c => c.NotNowCount));
-        var push = pushOptions.CurrentValue;
+        var push = services.Push.CurrentValue;
         State.Mdm = State.Mdm! with
         {
             NextPushAt = notNow == 0 ? null : now + Backoff.For(notNow, push.RepushBackoff, push.MaxRepushBackoff),
@@ -345,17 +345,17 @@ internal sealed partial class HostGrain
         _pushRequested = false;
         var result = await SendPushAsync(mdm.PushTarget!);
         var attempt = mdm.PushAttempt + 1;
-        var push = pushOptions.CurrentValue;
+        var push = services.Push.CurrentValue;
         var nextPushAt = now + Backoff.For(attempt, push.RepushBackoff, push.MaxRepushBackoff);
         if (result.Failure is not { } kind)
         {
-            metrics.PushSent();
+            services.Metrics.PushSent();
             LogPushSent(HostId, attempt, nextPushAt);
             State.Mdm = mdm with { LastPushAt = now, PushAttempt = attempt, NextPushAt = nextPushAt, PushFailure = null, PushFailureKind = null };
         }
         else
         {
-            metrics.PushFailed(kind);
+            services.Metrics.PushFailed(kind);
             LogPushFailed(HostId, Words.Of(kind), result.Message ?? string.Empty);
             var rejected = kind == PushFailureKind.InvalidDeviceToken;
             var reason = new Reason(ReasonCodes.PushFailed, result.Message ?? $"The push failed ({Words.Of(kind)}).");
@@ -382,11 +382,11 @@ internal sealed partial class HostGrain
     // Bounded: the push runs inside the grain's turn and must not hold it.
     private async Task<PushResult> SendPushAsync(MdmPushTarget target)
     {
-        var timeout = pushOptions.CurrentValue.Timeout;
-        using var cancellation = new CancellationTokenSource(timeout, time);
+        var timeout = services.Push.CurrentValue.Timeout;
+        using var cancellation = new CancellationTokenSource(timeout, services.Time);
         try
         {
-            return await pushSender.SendAsync(target, cancellation.Token).WaitAsync(timeout, time);
+            return await services.PushSender.SendAsync(target, cancellation.Token).WaitAsync(timeout, services.Time);
         }
         catch (Exception exception) when (exception is OperationCanceledException or TimeoutException)
         {

@@ -13,7 +13,7 @@ internal sealed partial class HostGrain
     /// <summary>The source named in a profile's detail when osquery's <c>macos_profiles</c> rows settle it.</summary>
     private const string OsquerySource = "osquery";
 
-    private ProfileOptions ProfileSettings => profileOptions.CurrentValue;
+    private ProfileOptions ProfileSettings => services.Profiles.CurrentValue;
 
     async Task<bool> IHostGrain.SetTeamAsync(string? teamId)
     {
@@ -41,7 +41,7 @@ internal sealed partial class HostGrain
         var profiles = teamId is null ? null : await Team(teamId).JoinAsync(HostId);
         State.TeamId = teamId;
         State.TeamProfilesVersion = profiles?.Version ?? 0;
-        StepProfiles(new ProfileEvent.Reconcile(profiles?.Profiles ?? []), time.GetUtcNow());
+        StepProfiles(new ProfileEvent.Reconcile(profiles?.Profiles ?? []), services.Time.GetUtcNow());
         await PersistAsync();
 
         LogTeamChanged(HostId, previous ?? "none", teamId ?? "none", State.Profiles.Count);
@@ -127,7 +127,7 @@ internal sealed partial class HostGrain
     private async Task ReconcileAsync(TeamProfiles profiles)
     {
         State.TeamProfilesVersion = profiles.Version;
-        if (StepProfiles(new ProfileEvent.Reconcile(profiles.Profiles), time.GetUtcNow()))
+        if (StepProfiles(new ProfileEvent.Reconcile(profiles.Profiles), services.Time.GetUtcNow()))
         {
             await PersistAsync();
         }
@@ -187,7 +187,7 @@ internal sealed partial class HostGrain
     private void RecordProfileChange(ProfileChange change)
     {
         var transition = change.Transition;
-        metrics.ProfileTransition(transition);
+        services.Metrics.ProfileTransition(transition);
         LogProfileTransition(
             transition.To == ProfileStatus.Failed ? LogLevel.Warning : LogLevel.Information,
             HostId,

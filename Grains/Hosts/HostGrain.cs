@@ -25,17 +25,7 @@ namespace Fleet.Grains.Hosts;
 /// </summary>
 internal sealed partial class HostGrain(
     [PersistentState(FleetStorage.HostStateName, FleetStorage.HostStore)] IPersistentState<HostState> store,
-    IOptionsMonitor<RefetchOptions> options,
-    IOptionsMonitor<PushOptions> pushOptions,
-    IPushSender pushSender,
-    IOptionsMonitor<ProfileOptions> profileOptions,
-    IOptionsMonitor<RenewalOptions> renewalOptions,
-    IIdentityIssuer issuer,
-    TimeProvider time,
-    FleetMetrics metrics,
-    IEnumerable<IHostEventSink> eventSinks,
-    IndexRecovery indexRecovery,
-    LeaseHolders leaseHolders,
+    HostGrainServices services,
     ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
@@ -67,9 +57,6 @@ internal sealed partial class HostGrain(
     // none, which is most of an activation's life: an empty list per active host is memory for nothing.
     private List<Transition>? _unannounced;
 
-    // The container's array of singletons is shared by every activation; copying it would cost one per host.
-    private readonly IHostEventSink[] _eventSinks = eventSinks as IHostEventSink[] ?? [.. eventSinks];
-
     private HostState State => store.State;
 
     // Decoded from the key when needed rather than kept: a string per active host costs more memory than the
@@ -94,7 +81,7 @@ internal sealed partial class HostGrain(
         // Last, so a failed or abandoned activation is never listed: it would never deactivate to leave.
         if (!cancellationToken.IsCancellationRequested)
         {
-            indexRecovery.Activated(this);
+            services.IndexRecovery.Activated(this);
         }
     }
 
@@ -104,7 +91,7 @@ internal sealed partial class HostGrain(
         var displaced = reason.ReasonCode == DeactivationReasonCode.DirectoryFailure && State.Enrolled && !_aheadOfStorage
             ? IndexEntry()
             : null;
-        indexRecovery.Deactivated(this, displaced);
+        services.IndexRecovery.Deactivated(this, displaced);
 
         // The next activation will not know of the lease, so it ends with this one.
         await RevokeLeaseAsync();
@@ -128,7 +115,7 @@ internal sealed partial class HostGrain(
 
     async Task<EnrollResult> IHostGrain.EnrollAsync(EnrollRequest request)
     {
-        var now = time.GetUtcNow();
+        var now = services.Time.GetUtcNow();
         var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
         var reEnrolled = State.Enrolled;
 
@@ -203,7 +190,7 @@ internal sealed partial class HostGrain(
             return true;
         }
 
-        var now = time.GetUtcNow();
+        var now = services.Time.GetUtcNow();
         var before = State.Details ?? new HostDetails { HardwareUuid = HostId };
         var after = DetailIngest.FromResults(before, results);
         State.Details = after;
@@ -286,12 +273,12 @@ internal sealed partial class HostGrain(
     /// </summary>
     private async Task RunWakeUpsAsync(bool fromIdentityReminder = false)
     {
-        var now = time.GetUtcNow();
+        var now = services.Time.GetUtcNow();
         var mustPersist = OnIdentityDue(now);
         var publish = false;
         if (State.Refetch is { InFlight: true, Deadline: { } deadline } && now >= deadline)
         {
-            metrics.DeadlineExpired();
+            services.Metrics.DeadlineExpired();
             var step = Advance(new RefetchEvent.DeadlineReached(State.LastSeenAt, MdmActivity()));
             mustPersist |= step.Changed && step.MustPersist;
             publish |= step.Changed;
@@ -328,7 +315,7 @@ internal sealed partial class HostGrain(
     /// <summary>Applies one event to the refetch in memory: its record, its transition and its MDM effects.</summary>
     private RefetchStep Advance(RefetchEvent evt)
     {
-        var step = RefetchMachine.Apply(State.Refetch, evt, CurrentPolicy(), time.GetUtcNow());
+        var step = RefetchMachine.Apply(State.Refetch, evt, CurrentPolicy(), services.Time.GetUtcNow());
         if (!step.Changed)
         {
             return step;
@@ -336,7 +323,7 @@ internal sealed partial class HostGrain(
 
         foreach (var part in RefetchRetries.Between(State.Refetch, step.Refetch))
         {
-            metrics.Retried(part, State.Details?.Platform);
+            services.Metrics.Retried(part, State.Details?.Platform);
         }
 
         State.Refetch = step.Refetch;
@@ -379,9 +366,9 @@ internal sealed partial class HostGrain(
             return false;
         }
 
-        State.LastSeenAt = time.GetUtcNow();
+        State.LastSeenAt = services.Time.GetUtcNow();
         _unsavedCheckIn = true;
-        metrics.CheckIn(endpoint);
+        services.Metrics.CheckIn(endpoint);
         LogCheckIn(HostId, endpoint);
 
         return true;
@@ -405,10 +392,10 @@ internal sealed partial class HostGrain(
         }
 
         (_unannounced ??= []).Add(transition);
-        metrics.Transition(transition, State.Details?.Platform);
+        services.Metrics.Transition(transition, State.Details?.Platform);
         if (transition.To == RefetchStatus.Verified && State.Refetch is { } refetch)
         {
-            metrics.Verified(transition.At - refetch.RequestedAt, State.Details?.Platform, refetch.Policy);
+            services.Metrics.Verified(transition.At - refetch.RequestedAt, State.Details?.Platform, refetch.Policy);
         }
 
         LogTransition(
@@ -468,7 +455,7 @@ internal sealed partial class HostGrain(
 
         _unsavedCheckIn = false;
         _storedWake = DurableWakeAt();
-        metrics.StorageWrite(StorageWriteKind.GrainState);
+        services.Metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 
     /// <summary>Memory is ahead of storage: drops this activation so the next call starts from what was stored.</summary>
@@ -498,7 +485,7 @@ internal sealed partial class HostGrain(
     private DateTimeOffset? DurableWakeAt()
     {
         DateTimeOffset? next = State.Refetch is { InFlight: true, Deadline: { } deadline } ? deadline : null;
-        next = WakeTimes.Earliest(next, NextPushWakeAt(time.GetUtcNow()));
+        next = WakeTimes.Earliest(next, NextPushWakeAt(services.Time.GetUtcNow()));
 
         return WakeTimes.Earliest(next, NextProfileDeadline());
     }
@@ -557,7 +544,7 @@ internal sealed partial class HostGrain(
             details?.Hostname,
             details?.Serial,
             State.LastSeenAt,
-            State.StatusChangedAt ?? State.EnrolledAt ?? time.GetUtcNow(),
+            State.StatusChangedAt ?? State.EnrolledAt ?? services.Time.GetUtcNow(),
             State.Refetch?.Reason,
             State.TeamId,
             OsSettingsStatus(),
@@ -585,11 +572,11 @@ internal sealed partial class HostGrain(
 
     private void Announce(HostIndexEntry entry)
     {
-        if (_eventSinks.Length > 0)
+        if (services.EventSinks.Length > 0)
         {
             List<Transition> transitions = _unannounced ?? [];
-            var hostEvent = new HostEvent(entry, [.. transitions], AlertOf(transitions), time.GetUtcNow());
-            foreach (var sink in _eventSinks)
+            var hostEvent = new HostEvent(entry, [.. transitions], AlertOf(transitions), services.Time.GetUtcNow());
+            foreach (var sink in services.EventSinks)
             {
                 sink.Publish(hostEvent);
             }
@@ -628,7 +615,7 @@ internal sealed partial class HostGrain(
 
     private void ArmTimer(DateTimeOffset wakeAt)
     {
-        var due = wakeAt - time.GetUtcNow();
+        var due = wakeAt - services.Time.GetUtcNow();
         if (due < TimeSpan.Zero)
         {
             due = TimeSpan.Zero;
@@ -661,7 +648,7 @@ internal sealed partial class HostGrain(
         try
         {
             await this.UnregisterReminder(reminder);
-            metrics.StorageWrite(StorageWriteKind.Reminder);
+            services.Metrics.StorageWrite(StorageWriteKind.Reminder);
         }
         catch (ReminderException exception)
         {
@@ -675,7 +662,7 @@ internal sealed partial class HostGrain(
         var name = State.Refetch is { InFlight: true } refetch
             ? refetch.Policy
             : RefetchPolicy.NameFor(State.Details ?? new HostDetails());
-        var policies = options.CurrentValue.Policies;
+        var policies = services.Refetch.CurrentValue.Policies;
         var settings = policies.GetValueOrDefault(name) ?? new RefetchPolicyOptions();
 
         return RefetchPolicy.From(name, settings);

@@ -20,10 +20,16 @@ public static class SiloDiagnostics
         var activations = new ActivationCounter();
         app.Lifetime.ApplicationStopped.Register(activations.Dispose);
 
-        // collect=true forces a full, compacting collection first, so the heap figure is what is live.
-        debug.MapGet("/memory", (bool? collect) =>
+        // collect=true forces a full, compacting collection first, so the heap figure is what is live. release=true
+        // makes that collection aggressive: the GC also gives back the free memory it keeps committed for later
+        // allocations, so the working set shows what the silo holds rather than what its last busy spell left.
+        debug.MapGet("/memory", (bool? collect, bool? release) =>
         {
-            if (collect == true)
+            if (release == true)
+            {
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            }
+            else if (collect == true)
             {
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
                 GC.WaitForPendingFinalizers();
@@ -31,12 +37,14 @@ public static class SiloDiagnostics
             }
 
             using var process = Process.GetCurrentProcess();
+            var gc = GC.GetGCMemoryInfo();
 
             return TypedResults.Ok(new
             {
                 working_set_bytes = process.WorkingSet64,
                 managed_heap_bytes = GC.GetTotalMemory(forceFullCollection: false),
-                gc_heap_size_bytes = GC.GetGCMemoryInfo().HeapSizeBytes,
+                gc_heap_size_bytes = gc.HeapSizeBytes,
+                gc_committed_bytes = gc.TotalCommittedBytes,
                 activations = activations.Snapshot(),
             });
         });

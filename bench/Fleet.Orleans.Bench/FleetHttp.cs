@@ -18,8 +18,14 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 }
 
 /// <summary>The silo's memory, from <c>GET /debug/memory?collect=true</c> (after a full, compacting GC).</summary>
-internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations)
+internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations, long GcCommitted = 0)
 {
+    /// <summary>Memory the GC keeps committed beyond its heap: free space it holds for later allocations.</summary>
+    public long GcFree => Math.Max(0, GcCommitted - GcHeapSize);
+
+    /// <summary>Working set outside the GC's committed memory: code, the runtime's and libraries' native memory, stacks.</summary>
+    public long OutsideGc => WorkingSet - GcCommitted;
+
     /// <summary>Activations of the host grain (Orleans grain type <c>host</c>).</summary>
     public long HostActivations => Activations.GetValueOrDefault("host");
 }
@@ -256,9 +262,13 @@ internal sealed class FleetHttp : IDisposable
         return document.RootElement.GetProperty("answered").GetInt64();
     }
 
-    public async Task<MemorySnapshot> MemoryAsync(bool collect, CancellationToken cancellationToken)
+    /// <summary>
+    /// The silo's memory. <paramref name="collect"/>: after a full compacting GC; <paramref name="release"/>: after an
+    /// aggressive one, which also hands the GC's free memory back to the operating system.
+    /// </summary>
+    public async Task<MemorySnapshot> MemoryAsync(bool collect, CancellationToken cancellationToken, bool release = false)
     {
-        var url = collect ? "debug/memory?collect=true" : "debug/memory";
+        var url = release ? "debug/memory?release=true" : collect ? "debug/memory?collect=true" : "debug/memory";
         using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync(url, cancellationToken));
         var root = document.RootElement;
 
@@ -266,7 +276,8 @@ internal sealed class FleetHttp : IDisposable
             root.GetProperty("working_set_bytes").GetInt64(),
             root.GetProperty("managed_heap_bytes").GetInt64(),
             root.GetProperty("gc_heap_size_bytes").GetInt64(),
-            root.GetProperty("activations").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal));
+            root.GetProperty("activations").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal),
+            root.GetProperty("gc_committed_bytes").GetInt64());
     }
 
     public void Dispose()

@@ -7,6 +7,17 @@ internal sealed record LoadStats(string Name, long Ok, long Errors, TimeSpan Ela
 {
     public double PerSecond => Ok / Math.Max(Elapsed.TotalSeconds, 1e-9);
 
+    /// <summary>Two runs of the same load one after the other: counts and times add up; each percentile is the larger of the two.</summary>
+    public static LoadStats Combine(LoadStats first, LoadStats second) => new(
+        first.Name,
+        first.Ok + second.Ok,
+        first.Errors + second.Errors,
+        first.Elapsed + second.Elapsed,
+        Math.Max(first.P50, second.P50),
+        Math.Max(first.P90, second.P90),
+        Math.Max(first.P99, second.P99),
+        Math.Max(first.Max, second.Max));
+
     public static LoadStats From(string name, long errors, TimeSpan elapsed, List<float> latencies)
     {
         latencies.Sort();

@@ -212,7 +212,8 @@ internal static class BenchProgram
 
         if (report.Scale is { Points.Count: > 0 } s)
         {
-            lines.Add(Line($"memory: {s.Points[^1].WorkingSetPerHost / 1024:0.0} KiB working set, {s.Points[^1].HeapPerHost / 1024:0.0} KiB heap per active host at {s.Points[^1].Hosts} (target 4 KiB)"));
+            var largest = s.Points[^1];
+            lines.Add(Line($"memory: {largest.WorkingSetPerHost / 1024:0.0} KiB working set, {largest.HeapPerHost / 1024:0.0} KiB heap per active host at {largest.Hosts} (target 4 KiB); {largest.ReleasedWorkingSetPerHost / 1024:0.0} KiB working set once the GC returned its free memory, {largest.WorkingSetPerAddedHost / 1024:0.0} KiB per host of the second half"));
         }
 
         foreach (var d in report.Deadlines)

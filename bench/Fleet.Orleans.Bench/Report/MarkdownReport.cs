@@ -125,7 +125,13 @@ internal static class MarkdownReport
         if (r.Scale is { Points.Count: > 0 } s)
         {
             var largest = s.Points[^1];
-            md.AppendLine(Invariant($"| 3 | ≤ 4 KB silo memory per idle active host | {largest.WorkingSetPerHost / KiB:0.0} KiB working set, {largest.HeapPerHost / KiB:0.0} KiB managed heap per host at {largest.Hosts:N0} | working set (what the machine pays): {AtMost(largest.WorkingSetPerHost / KiB, 4, "0.0", " KiB")}; managed heap (live objects): {AtMost(largest.HeapPerHost / KiB, 4, "0.0", " KiB")} |"));
+            var added = largest.WorkingSetPerAddedHost is { } perAdded
+                ? Invariant($"; {perAdded / KiB:0.0} KiB working set per host of the second half activated")
+                : string.Empty;
+            var released = largest.ReleasedWorkingSetPerHost is { } perReleased
+                ? Invariant($"; {perReleased / KiB:0.0} KiB working set once the GC returns its free memory")
+                : string.Empty;
+            md.AppendLine(Invariant($"| 3 | ≤ 4 KB silo memory per idle active host | {largest.WorkingSetPerHost / KiB:0.0} KiB working set, {largest.HeapPerHost / KiB:0.0} KiB managed heap per host at {largest.Hosts:N0}{added}{released} (see 3) | working set (what the machine pays): {AtMost(largest.WorkingSetPerHost / KiB, 4, "0.0", " KiB")}; managed heap (live objects): {AtMost(largest.HeapPerHost / KiB, 4, "0.0", " KiB")} |"));
         }
 
         if (r.Deadlines.Count > 0)
@@ -315,6 +321,8 @@ internal static class MarkdownReport
             "index shards (which hold a row per enrolled host), and memory is read after a forced full, compacting GC (`/debug/memory?collect=true`). " +
             "Then every host of the size is activated by an operator read (`GET /api/v1/hosts/{id}`; a check-in would leave a last-seen time to flush on collection), and memory is read again. Per host is the growth divided by the host " +
             "activations the silo reported (on this slow storage the first hosts may be collected again before the last is activated). " +
+            "Each reading after the forced GC is followed by one after an aggressive GC (`/debug/memory?release=true`), which also returns " +
+            "to the operating system the free memory the GC keeps committed; the table's per-host figures use the first readings. " +
             Invariant($"Load average at the start: {r.LoadByScenario.GetValueOrDefault("scale and memory", "?")}."));
         md.AppendLine();
         md.AppendLine("| hosts | populate (enroll + cycle) | activate all | activations/s | active when measured | working set before → all active | managed heap before → all active | per active host: working set | per active host: heap |");
@@ -325,6 +333,26 @@ internal static class MarkdownReport
         }
 
         md.AppendLine();
+        if (s.Points.All(p => p.Active.GcCommitted > 0))
+        {
+            md.AppendLine("Where an active host's working set goes: the live heap, the free memory the GC keeps committed after the activations " +
+                "(it sizes what it keeps by the last busy spell, not by the hosts), and memory outside the GC (code compiled as the load reaches " +
+                "new paths, native buffers). The hosts are activated in two halves, with a reading between them after an aggressive GC; " +
+                "the second half's growth, both ends read that way, is what one more active host costs a silo that has paid its one-off costs.");
+            md.AppendLine();
+            md.AppendLine("| hosts | working set per host | of it: live heap | GC free space | outside the GC | working set per host once the GC returns its free memory | per host of the second half: working set / heap |");
+            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var p in s.Points)
+            {
+                var perAdded = p.WorkingSetPerAddedHost is { } ws && p.HeapPerAddedHost is { } heap
+                    ? Invariant($"{ws:N0} B / {heap:N0} B")
+                    : "–";
+                var released = p.ReleasedWorkingSetPerHost is { } r2 ? Invariant($"{r2:N0} B") : "–";
+                md.AppendLine(Invariant($"| {p.Hosts:N0} | {p.WorkingSetPerHost:N0} B | {p.HeapPerHost:N0} B | {p.GcFreePerHost:N0} B | {p.OutsideGcPerHost:N0} B | {released} | {perAdded} |"));
+            }
+
+            md.AppendLine();
+        }
         var largest = s.Points[^1];
         var populated = largest.Hosts;
         var populateSeconds = s.Points.Sum(p => p.Populate.Elapsed.TotalSeconds);
@@ -353,7 +381,9 @@ internal static class MarkdownReport
         {
             var last = s.Points[^1];
             md.AppendLine(Invariant($"After idle collection (`Fleet:Silo:CollectionAge` {r.Options.Profile.CollectionAge.TotalSeconds:0} s; waited {s.IdleWait.TotalSeconds:0} s): {idle.HostActivations:N0} host activations left, ") +
-                Invariant($"working set {idle.WorkingSet / MiB:0} MiB (from {last.Active.WorkingSet / MiB:0} MiB all active; a restarted silo with its index loaded had {last.Warm.WorkingSet / MiB:0} MiB), ") +
+                Invariant($"working set {idle.WorkingSet / MiB:0} MiB (from {last.Active.WorkingSet / MiB:0} MiB all active") +
+                (last.ActiveReleased is { } activeReleased ? Invariant($", {activeReleased.WorkingSet / MiB:0} MiB once the GC had returned its free memory") : string.Empty) +
+                Invariant($"; a restarted silo with its index loaded had {last.Warm.WorkingSet / MiB:0} MiB), ") +
                 Invariant($"managed heap {idle.ManagedHeap / MiB:0} MiB (from {last.Active.ManagedHeap / MiB:0} MiB). ") +
                 Invariant($"Collecting the idle hosts cost {s.IdleWrites?.GrainState ?? 0:N0} grain-state writes: each host that checked in since its last write flushes its last-seen time when it is deactivated."));
             md.AppendLine();

@@ -12,7 +12,10 @@ internal sealed record ScalePoint(
     MemorySnapshot Warm,
     LoadStats Activate,
     CpuUse ActivateCpu,
-    MemorySnapshot Active)
+    MemorySnapshot Active,
+    MemorySnapshot? WarmReleased = null,
+    MemorySnapshot? HalfReleased = null,
+    MemorySnapshot? ActiveReleased = null)
 {
     /// <summary>
     /// Host activations the measurement covers: those the silo reported, since on a slow storage the first hosts
@@ -24,6 +27,33 @@ internal sealed record ScalePoint(
     public double WorkingSetPerHost => (Active.WorkingSet - Warm.WorkingSet) / (double)ActiveHosts;
 
     public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)ActiveHosts;
+
+    /// <summary>The part of <see cref="WorkingSetPerHost"/> that is free memory the GC kept committed after the activations.</summary>
+    public double GcFreePerHost => (Active.GcFree - Warm.GcFree) / (double)ActiveHosts;
+
+    /// <summary>The part of <see cref="WorkingSetPerHost"/> outside the GC's memory (code compiled for the new load, native buffers).</summary>
+    public double OutsideGcPerHost => (Active.OutsideGc - Warm.OutsideGc) / (double)ActiveHosts;
+
+    /// <summary>
+    /// Working-set growth per active host when both ends are read after an aggressive GC, which returns the GC's free
+    /// memory to the operating system: what the hosts hold, without what the busy spell of activating them left committed.
+    /// </summary>
+    public double? ReleasedWorkingSetPerHost => WarmReleased is { } warm && ActiveReleased is { } active
+        ? (active.WorkingSet - warm.WorkingSet) / (double)ActiveHosts
+        : null;
+
+    /// <summary>
+    /// Working-set growth per host over the second half of the activations, both ends read after the GC returned its
+    /// free memory: the cost of one more active host, without what the silo pays once whatever the number of hosts.
+    /// </summary>
+    public double? WorkingSetPerAddedHost => HalfReleased is { } half && ActiveReleased is { } active && active.HostActivations > half.HostActivations
+        ? (active.WorkingSet - half.WorkingSet) / (double)(active.HostActivations - half.HostActivations)
+        : null;
+
+    /// <summary>Managed-heap growth per host over the second half of the activations.</summary>
+    public double? HeapPerAddedHost => HalfReleased is { } half && ActiveReleased is { } active && active.HostActivations > half.HostActivations
+        ? (active.ManagedHeap - half.ManagedHeap) / (double)(active.HostActivations - half.HostActivations)
+        : null;
 
     public double ActivationsPerSecond => Activate.PerSecond;
 }
@@ -148,16 +178,27 @@ internal static class ScaleMemory
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var warm = await context.Http.MemoryAsync(collect: true, cancellationToken);
         await HeapDumpAsync(context, $"warm-{size}", cancellationToken);
+        var warmReleased = await context.Http.MemoryAsync(collect: true, cancellationToken, release: true);
 
+        // In two halves, with a reading between them after the GC returned its free memory: the second half's growth is
+        // what one more active host costs a silo that has already paid its one-off costs (code compiled for the load,
+        // the catalog's and directory's tables). The pause of that collection falls inside the CPU sample; it is a few
+        // hundred milliseconds of a phase of tens of seconds.
         var sample = context.Cpu.Start();
-        var activate = await context.ActivateQuietlyAsync(context.Fleet.Take(size).ToList(), Concurrency, cancellationToken);
+        var firstHalf = await context.ActivateQuietlyAsync(context.Fleet.Take(size / 2).ToList(), Concurrency, cancellationToken);
+        var halfReleased = await context.Http.MemoryAsync(collect: true, cancellationToken, release: true);
+        var secondHalf = await context.ActivateQuietlyAsync(context.Fleet.Skip(size / 2).Take(size - (size / 2)).ToList(), Concurrency, cancellationToken);
         var cpu = CpuMeter.Stop(sample);
+        var activate = LoadStats.Combine(firstHalf, secondHalf);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var active = await context.Http.MemoryAsync(collect: true, cancellationToken);
         await HeapDumpAsync(context, $"active-{size}", cancellationToken);
-        var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active);
+        var activeReleased = await context.Http.MemoryAsync(collect: true, cancellationToken, release: true);
+        var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active, warmReleased, halfReleased, activeReleased);
         context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
-            $"{point.WorkingSetPerHost:0} B working set and {point.HeapPerHost:0} B heap per host, " +
+            $"{point.WorkingSetPerHost:0} B working set ({point.GcFreePerHost:0} B of it GC free space, {point.OutsideGcPerHost:0} B outside the GC) " +
+            $"and {point.HeapPerHost:0} B heap per host, {point.ReleasedWorkingSetPerHost:0} B working set after the GC released its free memory, " +
+            $"{point.WorkingSetPerAddedHost:0} B working set and {point.HeapPerAddedHost:0} B heap per host of the second half, " +
             $"{point.ActiveHosts} of {size} hosts active when measured");
 
         return point;
