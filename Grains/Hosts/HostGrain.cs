@@ -2,15 +2,10 @@ using System.Security.Cryptography;
 using System.Text;
 using Fleet.Contracts;
 using Fleet.Grains.Diagnostics;
-using Fleet.Grains.Events;
-using Fleet.Grains.Index;
-using Fleet.Grains.Mdm;
 using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
-using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
 namespace Fleet.Grains.Hosts;

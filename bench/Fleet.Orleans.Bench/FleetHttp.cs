@@ -21,7 +21,7 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations, long GcCommitted = 0)
 {
     /// <summary>Memory the GC keeps committed beyond its heap: free space it holds for later allocations.</summary>
-    public long GcFree => Math.Max(0, GcCommitted - GcHeapSize);
+    public long GcFree => GcCommitted - GcHeapSize;
 
     /// <summary>Working set outside the GC's committed memory: code, the runtime's and libraries' native memory, stacks.</summary>
     public long OutsideGc => WorkingSet - GcCommitted;

@@ -213,7 +213,11 @@ internal static class BenchProgram
         if (report.Scale is { Points.Count: > 0 } s)
         {
             var largest = s.Points[^1];
-            lines.Add(Line($"memory: {largest.WorkingSetPerHost / 1024:0.0} KiB working set, {largest.HeapPerHost / 1024:0.0} KiB heap per active host at {largest.Hosts} (target 4 KiB); {largest.ReleasedWorkingSetPerHost / 1024:0.0} KiB working set once the GC returned its free memory, {largest.WorkingSetPerAddedHost / 1024:0.0} KiB per host of the second half"));
+            lines.Add(Line($"memory: {largest.WorkingSetPerHost / 1024:0.0} KiB working set, {largest.HeapPerHost / 1024:0.0} KiB heap per active host at {largest.Hosts} (target 4 KiB)"));
+            if (largest.ReleasedWorkingSetPerHost is { } released && largest.WorkingSetPerAddedHost is { } added)
+            {
+                lines.Add(Line($"memory: {released / 1024:0.0} KiB working set per host once the GC returned its free memory, {added / 1024:0.0} KiB per host of the second half"));
+            }
         }
 
         foreach (var d in report.Deadlines)

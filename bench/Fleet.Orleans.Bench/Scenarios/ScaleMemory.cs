@@ -28,6 +28,12 @@ internal sealed record ScalePoint(
 
     public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)ActiveHosts;
 
+    /// <summary>
+    /// The GC's heap (<see cref="MemorySnapshot.GcHeapSize"/>, live objects and the gaps between them) per host: with
+    /// <see cref="GcFreePerHost"/> and <see cref="OutsideGcPerHost"/> it adds up to <see cref="WorkingSetPerHost"/>.
+    /// </summary>
+    public double GcHeapPerHost => (Active.GcHeapSize - Warm.GcHeapSize) / (double)ActiveHosts;
+
     /// <summary>The part of <see cref="WorkingSetPerHost"/> that is free memory the GC kept committed after the activations.</summary>
     public double GcFreePerHost => (Active.GcFree - Warm.GcFree) / (double)ActiveHosts;
 
@@ -38,8 +44,8 @@ internal sealed record ScalePoint(
     /// Working-set growth per active host when both ends are read after an aggressive GC, which returns the GC's free
     /// memory to the operating system: what the hosts hold, without what the busy spell of activating them left committed.
     /// </summary>
-    public double? ReleasedWorkingSetPerHost => WarmReleased is { } warm && ActiveReleased is { } active
-        ? (active.WorkingSet - warm.WorkingSet) / (double)ActiveHosts
+    public double? ReleasedWorkingSetPerHost => WarmReleased is { } warm && ActiveReleased is { } active && active.HostActivations > warm.HostActivations
+        ? (active.WorkingSet - warm.WorkingSet) / (double)(active.HostActivations - warm.HostActivations)
         : null;
 
     /// <summary>
@@ -186,6 +192,7 @@ internal static class ScaleMemory
         // hundred milliseconds of a phase of tens of seconds.
         var sample = context.Cpu.Start();
         var firstHalf = await context.ActivateQuietlyAsync(context.Fleet.Take(size / 2).ToList(), Concurrency, cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         var halfReleased = await context.Http.MemoryAsync(collect: true, cancellationToken, release: true);
         var secondHalf = await context.ActivateQuietlyAsync(context.Fleet.Skip(size / 2).Take(size - (size / 2)).ToList(), Concurrency, cancellationToken);
         var cpu = CpuMeter.Stop(sample);
