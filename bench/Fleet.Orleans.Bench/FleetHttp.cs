@@ -23,7 +23,10 @@ internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long Gc
     /// <summary>Memory the GC keeps committed beyond its heap: free space it holds for later allocations.</summary>
     public long GcFree => GcCommitted - GcHeapSize;
 
-    /// <summary>Working set outside the GC's committed memory: code, the runtime's and libraries' native memory, stacks.</summary>
+    /// <summary>
+    /// Working set minus the GC's committed memory: roughly code, the runtime's and libraries' native memory and stacks,
+    /// less any committed GC memory that was never touched (not resident, so not in the working set).
+    /// </summary>
     public long OutsideGc => WorkingSet - GcCommitted;
 
     /// <summary>Activations of the host grain (Orleans grain type <c>host</c>).</summary>

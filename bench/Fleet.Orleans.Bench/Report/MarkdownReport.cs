@@ -337,9 +337,12 @@ internal static class MarkdownReport
         md.AppendLine();
         if (s.Points.All(p => p.Active.GcCommitted > 0))
         {
-            md.AppendLine("Where an active host's working set goes (forced readings): the GC's heap (live objects and the gaps between them), the free memory " +
-                "the GC keeps committed (it sizes what it keeps by the last busy spell, not by the hosts; negative when the warm silo held more), and the " +
-                "rest of the working set (code compiled as the load reaches new paths, native buffers); the three add up to the working set per host. " +
+            md.AppendLine("Where an active host's working set goes (forced readings): the GC's heap (live objects and the gaps between them, so it can " +
+                "grow less than the managed heap when the warm silo had more gaps), the memory the GC keeps committed beyond it (it sizes what it keeps by " +
+                "the last busy spell, not by the hosts; negative when the warm silo held more), and the rest: the working set minus the GC's committed " +
+                "memory. The three add up to the working set per host, but the split is approximate: committed memory that was never touched is " +
+                "not in the working set, so the GC column can hold more than it adds and the rest then shows less than lies outside the GC " +
+                "(code compiled for the load, native buffers). " +
                 "The last two columns use the aggressive readings: the growth per host between the warm and the all-active silo, and the second " +
                 "half's growth per host, which is what one more active host costs a silo that has paid its one-off costs.");
             md.AppendLine();
@@ -412,8 +415,9 @@ internal static class MarkdownReport
         md.AppendLine();
         CpuTable(md, [.. s.Points.Select(p => (Invariant($"activating {p.Hosts:N0}"), p.ActivateCpu, p.Activate.PerSecond))]);
         md.AppendLine();
-        md.AppendLine(Invariant($"Memory: an active host costs {largest.HeapPerHost:N0} B of managed heap at {largest.Hosts:N0} hosts; its stored state is about ") +
-            Invariant($"{r.Cycles?.RawEntityBytes ?? 0:N0} B of JSON. The rest is the activation itself (Orleans' activation data, message ") +
+        md.AppendLine(Invariant($"Memory: an active host costs {largest.HeapPerHost:N0} B of managed heap at {largest.Hosts:N0} hosts") +
+            (r.Cycles is { RawEntityBytes: > 0 } cycles ? Invariant($"; its stored state is about {cycles.RawEntityBytes:N0} B of JSON") : string.Empty) +
+            Invariant($". The rest is the activation itself (Orleans' activation data, message ") +
             "queues, the grain's `IPersistentState` with its ETag, its wake-up timer while work is pending) and the deserialized `HostState` " +
             "(identity strings, `HostDetails` with about twenty fields, the node-secret hash, the last transitions). The low-cardinality " +
             "strings of `HostDetails` (platform, OS name, version and build, osquery version, hardware model and vendor, CPU brand, " +

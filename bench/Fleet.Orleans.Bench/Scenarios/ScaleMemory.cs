@@ -37,7 +37,10 @@ internal sealed record ScalePoint(
     /// <summary>The part of <see cref="WorkingSetPerHost"/> that is free memory the GC kept committed after the activations.</summary>
     public double GcFreePerHost => (Active.GcFree - Warm.GcFree) / (double)ActiveHosts;
 
-    /// <summary>The part of <see cref="WorkingSetPerHost"/> outside the GC's memory (code compiled for the new load, native buffers).</summary>
+    /// <summary>
+    /// The rest of <see cref="WorkingSetPerHost"/>: the working set minus the GC's committed memory. Approximate: committed
+    /// memory never touched is not in the working set, so this shows less than lies outside the GC.
+    /// </summary>
     public double OutsideGcPerHost => (Active.OutsideGc - Warm.OutsideGc) / (double)ActiveHosts;
 
     /// <summary>
@@ -203,7 +206,7 @@ internal static class ScaleMemory
         var activeReleased = await context.Http.MemoryAsync(collect: true, cancellationToken, release: true);
         var point = new ScalePoint(size, populate, fresh, warm, activate, cpu, active, warmReleased, halfReleased, activeReleased);
         context.Log($"  {size} active: activated in {activate.Elapsed.TotalSeconds:0.0} s, " +
-            $"{point.WorkingSetPerHost:0} B working set ({point.GcFreePerHost:0} B of it GC free space, {point.OutsideGcPerHost:0} B outside the GC) " +
+            $"{point.WorkingSetPerHost:0} B working set ({point.GcFreePerHost:0} B of it GC free space, {point.OutsideGcPerHost:0} B the rest) " +
             $"and {point.HeapPerHost:0} B heap per host, {point.ReleasedWorkingSetPerHost:0} B working set after the GC released its free memory, " +
             $"{point.WorkingSetPerAddedHost:0} B working set and {point.HeapPerAddedHost:0} B heap per host of the second half, " +
             $"{point.ActiveHosts} of {size} hosts active when measured");
@@ -250,7 +253,7 @@ internal static class ScaleMemory
     public static async Task<ScaleResult> IdleAsync(BenchContext context, ScaleResult result, CancellationToken cancellationToken)
     {
         var size = result.Points[^1].Hosts;
-        context.Log($"scale: waiting up to {context.Profile.IdleCollectionWait.TotalMinutes:0} min for idle hosts to be collected");
+        context.Log($"scale: waiting up to {context.Profile.IdleCollectionWait.TotalMinutes:0.#} min for idle hosts to be collected");
         var before = await context.Http.StorageWritesAsync(cancellationToken);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < context.Profile.IdleCollectionWait)
