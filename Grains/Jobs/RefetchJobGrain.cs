@@ -153,8 +153,11 @@ internal sealed partial class RefetchJobGrain(
         if (now >= _countedAt + options.CurrentValue.ProgressPeriod)
         {
             await CountAsync(now);
-            await DrainAsync(now);
         }
+
+        // On every tick, with the latest counts whoever took them: reads count too (GetAsync), and a job read as often
+        // as it counts would otherwise never be counted by the timer, so never completed.
+        await DrainAsync(now);
     }
 
     /// <summary>Asks as many hosts as both the job's bucket and the cluster's limiter allow now.</summary>

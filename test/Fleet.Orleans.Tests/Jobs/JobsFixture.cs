@@ -9,10 +9,13 @@ namespace Fleet.Tests.Jobs;
 /// </summary>
 public sealed class JobsFixture() : ClusterFixture(Settings(clusterRate: 5000))
 {
+    /// <summary>How often a job counts its hosts in this fixture.</summary>
+    public static readonly TimeSpan ProgressPeriod = TimeSpan.FromMilliseconds(250);
+
     public static Dictionary<string, string?> Settings(int clusterRate) => new()
     {
         ["Fleet:RefetchJobs:ClusterRate"] = clusterRate.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["Fleet:RefetchJobs:ProgressPeriod"] = "00:00:00.250",
+        ["Fleet:RefetchJobs:ProgressPeriod"] = ProgressPeriod.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
         ["Fleet:RefetchJobs:ReminderPeriod"] = "00:00:02",
         ["Fleet:RefetchJobs:StragglerCheckPeriod"] = "00:00:02",
     };

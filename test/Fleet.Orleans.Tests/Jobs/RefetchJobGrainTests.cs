@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Fleet.Contracts;
 using static Fleet.Tests.Jobs.JobTestKit;
 
@@ -94,6 +95,35 @@ public sealed class RefetchJobGrainTests(JobsFixture fixture) : IClassFixture<Jo
         Assert.Equal(cancelled.FinishedAt, again.FinishedAt);
         Assert.Equal(cancelled.Requested, requested.Count);
         Assert.All(requested, r => Assert.True(r.Refetch.RequestedAt <= cancelledAt, $"host {r.Id} requested at {r.Refetch.RequestedAt:O}, after the cancel at {cancelledAt:O}"));
+    }
+
+    [Fact]
+    public async Task Job_CompletesWhileItIsReadMoreOftenThanItCounts()
+    {
+        // A read counts the job's hosts when its counts are older than the progress period, as the timer does. Reads
+        // coming faster than that took every count, and the timer, which completed a job only after counting it
+        // itself, never did: the job stayed draining for as long as someone watched it (found as a flaky test).
+        var hosts = await EnrollAsync(Grains, Mac15Details, 2);
+        var job = Job(NewJobId());
+        await job.StartAsync(Spec(hosts.Select(h => h.Id), 50));
+        await WaitForAsync(job, v => v.Requested == 2, TimeSpan.FromSeconds(10), "two requests");
+        foreach (var host in hosts)
+        {
+            await AnswerAsync(Grains, host);
+        }
+
+        // Each read lands just after the previous read's counts have aged past the period (250 ms in this fixture),
+        // so it, not the timer, takes nearly every count.
+        var reading = Stopwatch.StartNew();
+        var view = (await job.GetAsync())!;
+        while (view.State != RefetchJobState.Completed && reading.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(JobsFixture.ProgressPeriod, Aborted);
+            view = (await job.GetAsync())!;
+        }
+
+        Assert.True(view.State == RefetchJobState.Completed, $"job {view.JobId} read every {JobsFixture.ProgressPeriod.TotalMilliseconds} ms: {Describe(view)} after {reading.Elapsed}");
+        Assert.Equal(new RefetchJobCounts(0, 0, 2, 0), view.Counts);
     }
 
     [Fact]
