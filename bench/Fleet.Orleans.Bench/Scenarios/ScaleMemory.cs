@@ -47,22 +47,22 @@ internal sealed record ScalePoint(
     /// Working-set growth per active host when both ends are read after an aggressive GC, which returns the GC's free
     /// memory to the operating system: what the hosts hold, without what the busy spell of activating them left committed.
     /// </summary>
-    public double? ReleasedWorkingSetPerHost => WarmReleased is { } warm && ActiveReleased is { } active && active.HostActivations > warm.HostActivations
-        ? (active.WorkingSet - warm.WorkingSet) / (double)(active.HostActivations - warm.HostActivations)
-        : null;
+    public double? ReleasedWorkingSetPerHost => GrowthPerHost(WarmReleased, ActiveReleased, m => m.WorkingSet);
 
     /// <summary>
     /// Working-set growth per host over the second half of the activations, both ends read after the GC returned its
     /// free memory: the cost of one more active host, without what the silo pays once whatever the number of hosts.
     /// </summary>
-    public double? WorkingSetPerAddedHost => HalfReleased is { } half && ActiveReleased is { } active && active.HostActivations > half.HostActivations
-        ? (active.WorkingSet - half.WorkingSet) / (double)(active.HostActivations - half.HostActivations)
-        : null;
+    public double? WorkingSetPerAddedHost => GrowthPerHost(HalfReleased, ActiveReleased, m => m.WorkingSet);
 
     /// <summary>Managed-heap growth per host over the second half of the activations.</summary>
-    public double? HeapPerAddedHost => HalfReleased is { } half && ActiveReleased is { } active && active.HostActivations > half.HostActivations
-        ? (active.ManagedHeap - half.ManagedHeap) / (double)(active.HostActivations - half.HostActivations)
-        : null;
+    public double? HeapPerAddedHost => GrowthPerHost(HalfReleased, ActiveReleased, m => m.ManagedHeap);
+
+    // Growth of one measure between two readings, per host activated between them; null without both or without hosts.
+    private static double? GrowthPerHost(MemorySnapshot? from, MemorySnapshot? to, Func<MemorySnapshot, long> measure) =>
+        from is not null && to is not null && to.HostActivations > from.HostActivations
+            ? (measure(to) - measure(from)) / (double)(to.HostActivations - from.HostActivations)
+            : null;
 
     public double ActivationsPerSecond => Activate.PerSecond;
 }
