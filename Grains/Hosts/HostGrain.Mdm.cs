@@ -14,7 +14,8 @@ internal sealed partial class HostGrain
     // Set by RequestPush: push at the next wake-up, which comes after the current turn and its write.
     private bool _pushRequested;
 
-    private CommandQueue Queue => new(State.Commands, State.CompletedCommands);
+    // Each use builds a queue over the state's lists, creating them on first use: they are null while empty.
+    private CommandQueue Queue => new(State.Commands ??= [], State.CompletedCommands ??= []);
 
     /// <summary>Queues a command (persisted with the caller's write) and returns its UUID.</summary>
     private string EnqueueCommand(
@@ -307,7 +308,7 @@ internal sealed partial class HostGrain
 
     /// <summary>Commands wait and the device can be pushed.</summary>
     private bool PushesPending =>
-        State.Mdm is { Active: true, PushTarget: not null, TokenRejected: false } && State.Commands.Count > 0;
+        State.Mdm is { Active: true, PushTarget: not null, TokenRejected: false } && State.Commands is { Count: > 0 };
 
     // A push that was asked for, or never made since the commands were queued, is due at once.
     private DateTimeOffset? NextPushWakeAt(DateTimeOffset now) =>
@@ -330,7 +331,7 @@ internal sealed partial class HostGrain
     // again later, waiting longer the more often it has said NotNow.
     private void ScheduleRepush(DateTimeOffset now)
     {
-        var notNow = State.Commands.Count == 0 ? 0 : Math.Max(1, State.Commands.Max(c => c.NotNowCount));
+        var notNow = State.Commands is { Count: > 0 } commands ? Math.Max(1, commands.Max(c => c.NotNowCount)) : 0;
         var push = services.Push.CurrentValue;
         State.Mdm = State.Mdm! with
         {
@@ -418,7 +419,7 @@ internal sealed partial class HostGrain
             mdm.CheckedOutAt,
             mdm.LastSeenAt,
             mdm.PushTarget?.Topic,
-            State.Commands.Count,
+            State.Commands?.Count ?? 0,
             mdm.LastPushAt,
             PushesPending ? mdm.NextPushAt : null,
             mdm.PushFailure,

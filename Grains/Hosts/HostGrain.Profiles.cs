@@ -15,6 +15,9 @@ internal sealed partial class HostGrain
 
     private ProfileOptions ProfileSettings => services.Profiles.CurrentValue;
 
+    // The host's profile records; the state holds null rather than an empty list.
+    private IReadOnlyList<ProfileRecord> ProfileRecords => State.Profiles ?? (IReadOnlyList<ProfileRecord>)[];
+
     async Task<bool> IHostGrain.SetTeamAsync(string? teamId)
     {
         if (!State.Enrolled)
@@ -44,7 +47,7 @@ internal sealed partial class HostGrain
         StepProfiles(new ProfileEvent.Reconcile(profiles?.Profiles ?? []), services.Time.GetUtcNow());
         await PersistAsync();
 
-        LogTeamChanged(HostId, previous ?? "none", teamId ?? "none", State.Profiles.Count);
+        LogTeamChanged(HostId, previous ?? "none", teamId ?? "none", State.Profiles?.Count ?? 0);
 
         return true;
     }
@@ -69,7 +72,7 @@ internal sealed partial class HostGrain
         StepProfiles(new ProfileEvent.InstalledReported(installed, source), now);
 
     /// <summary>The earliest profile deadline, for the host's single wake-up timer and reminder.</summary>
-    private DateTimeOffset? NextProfileDeadline() => ProfileMachine.NextDeadline(State.Profiles, ProfileSettings);
+    private DateTimeOffset? NextProfileDeadline() => ProfileMachine.NextDeadline(ProfileRecords, ProfileSettings);
 
     /// <summary>Runs every profile deadline that is due.</summary>
     private bool OnProfileDeadlines(DateTimeOffset now) =>
@@ -110,10 +113,10 @@ internal sealed partial class HostGrain
         }
     }
 
-    private ProfileStatus OsSettingsStatus() => ProfileMachine.Worst(State.Profiles);
+    private ProfileStatus OsSettingsStatus() => ProfileMachine.Worst(ProfileRecords);
 
     private IReadOnlyList<HostProfileView> ProfileViews() =>
-        [.. State.Profiles.Select(r => new HostProfileView(
+        [.. ProfileRecords.Select(r => new HostProfileView(
             r.Identifier,
             r.DisplayName,
             r.Operation,
@@ -144,7 +147,7 @@ internal sealed partial class HostGrain
     /// </summary>
     private bool StepProfiles(ProfileEvent evt, DateTimeOffset now)
     {
-        var step = ProfileMachine.Apply(State.Profiles, evt, ProfileSettings, now);
+        var step = ProfileMachine.Apply(ProfileRecords, evt, ProfileSettings, now);
         if (!step.Changed)
         {
             return false;
@@ -164,7 +167,7 @@ internal sealed partial class HostGrain
         }
 
         // One ProfileList not yet handed out answers for every verifying profile.
-        if (step.QueueProfileList && !State.Commands.Any(c => c is { Kind: MdmCommandKind.ProfileList, SentAt: null }))
+        if (step.QueueProfileList && State.Commands?.Any(c => c is { Kind: MdmCommandKind.ProfileList, SentAt: null }) is not true)
         {
             EnqueueCommand(MdmCommandKind.ProfileList);
         }

@@ -6,6 +6,7 @@ using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
 using Fleet.Grains.Refetch;
 using Microsoft.Extensions.Logging;
+using Orleans.Core;
 using Orleans.Runtime;
 
 namespace Fleet.Grains.Hosts;
@@ -18,10 +19,7 @@ namespace Fleet.Grains.Hosts;
 /// that needs them, and the shard's sweep re-activates the host when one is overdue (after a crash or a
 /// deactivation); the identity's steps, weeks apart, have a reminder of their own registered for the next one.
 /// </summary>
-internal sealed partial class HostGrain(
-    [PersistentState(FleetStorage.HostStateName, FleetStorage.HostStore)] IPersistentState<HostState> store,
-    HostGrainServices services,
-    ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
+internal sealed partial class HostGrain(HostGrainServices services, ILogger<HostGrain> logger) : Grain, IHostGrain, IRemindable
 {
     public const int HistoryLimit = 50;
 
@@ -52,7 +50,13 @@ internal sealed partial class HostGrain(
     // none, which is most of an activation's life: an empty list per active host is memory for nothing.
     private List<Transition>? _unannounced;
 
-    private HostState State => store.State;
+    // Read in OnActivateAsync through Orleans' own storage bridge (its error handling and storage metrics kept), not
+    // an injected IPersistentState: that one creates the activation's lifecycle and migration lists to read itself,
+    // about 230 bytes per active host (see "Memory per active host" in docs/architecture.md). The cost: the state
+    // does not travel with a migrating activation; the new one reads it from storage, as after any deactivation.
+    private StateStorageBridge<HostState>? _store;
+
+    private HostState State => _store!.State;
 
     // Decoded from the key when needed rather than kept: a string per active host costs more memory than the
     // decoding costs time. For the same reason the node secret is hashed on every check-in, not remembered.
@@ -60,6 +64,9 @@ internal sealed partial class HostGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _store = new StateStorageBridge<HostState>(FleetStorage.HostStateName, GrainContext, services.StateStorage);
+        await _store.ReadStateAsync();
+        State.Compact();
         if (State.Enrolled)
         {
             ShareCommonStrings();
@@ -440,7 +447,7 @@ internal sealed partial class HostGrain(
         State.Revision++;
         try
         {
-            await store.WriteStateAsync();
+            await _store!.WriteStateAsync();
         }
         catch (Exception exception)
         {
@@ -450,6 +457,7 @@ internal sealed partial class HostGrain(
 
         _unsavedCheckIn = false;
         _storedWake = DurableWakeAt();
+        State.Compact();
         services.Metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 

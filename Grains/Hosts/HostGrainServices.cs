@@ -6,7 +6,9 @@ using Fleet.Grains.Mdm.Identity;
 using Fleet.Grains.Osquery;
 using Fleet.Grains.Profiles;
 using Fleet.Grains.Refetch;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Fleet.Grains.Hosts;
 
@@ -14,7 +16,7 @@ namespace Fleet.Grains.Hosts;
 /// The silo-wide services a host grain uses, resolved once for the silo. An active host keeps one reference to
 /// this object instead of one per service: a silo holds a grain per machine, and the ten references fewer are 80
 /// bytes per active host (the grain went from 224 to 144 B in <c>dotnet-gcdump</c>; see docs/architecture.md,
-/// "Memory per active host").
+/// "Memory per active host"). It includes the host state's storage, which each grain reads through a bridge of its own.
 /// </summary>
 internal sealed class HostGrainServices(
     IOptionsMonitor<RefetchOptions> refetch,
@@ -27,7 +29,8 @@ internal sealed class HostGrainServices(
     FleetMetrics metrics,
     IEnumerable<IHostEventSink> eventSinks,
     IndexRecovery indexRecovery,
-    LeaseHolders leaseHolders)
+    LeaseHolders leaseHolders,
+    [FromKeyedServices(FleetStorage.HostStore)] IGrainStorage stateStorage)
 {
     public IOptionsMonitor<RefetchOptions> Refetch { get; } = refetch;
 
@@ -51,4 +54,7 @@ internal sealed class HostGrainServices(
     public IndexRecovery IndexRecovery { get; } = indexRecovery;
 
     public LeaseHolders LeaseHolders { get; } = leaseHolders;
+
+    /// <summary>Where host state is stored (<see cref="FleetStorage.HostStore"/>); each grain reads and writes it through its own bridge.</summary>
+    public IGrainStorage StateStorage { get; } = stateStorage;
 }

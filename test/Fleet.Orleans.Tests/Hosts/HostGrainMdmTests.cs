@@ -2,8 +2,10 @@ using Fleet.Contracts;
 using Fleet.Grains.Index;
 using Fleet.Grains.Mdm;
 using Fleet.Tests.Infrastructure;
+using Orleans.Core.Internal;
 using Orleans.Runtime;
 using Orleans.TestingHost;
+using static Fleet.Tests.Api.ApiTestKit;
 
 namespace Fleet.Tests.Hosts;
 
@@ -316,6 +318,43 @@ public sealed class HostGrainMdmTests(ClusterFixture fixture)
         Assert.Equal("Unknown command 00000000-0000-4000-8000-00000000FFFF: this host has no such command queued.", unknown.Problem);
         Assert.True(before.Revision == after.Revision, $"host {device.Udid}: a resent result wrote state ({before.Revision} -> {after.Revision})");
         Assert.Equal(before.Refetch, after.Refetch);
+    }
+
+    [Fact]
+    public async Task EmptiedQueue_AfterReactivation_StillKnowsItsCompletedCommandsAndTakesNewOnes()
+    {
+        var (device, secret) = await EnrolledMacAsync("14.1.2");
+        await Host(device.Udid).RequestRefetchAsync();
+        var first = (await device.IdleAsync()).Next!;
+        var profileList = (await device.AnswerAsync(first.CommandUuid, MdmResultStatus.Acknowledged)).Next!;
+        Assert.Null((await device.AnswerAsync(profileList.CommandUuid, MdmResultStatus.Acknowledged)).Next);
+        await AnswerOsqueryAsync(device.Udid, secret);
+        var emptied = await ViewAsync(device.Udid);
+
+        // The host stores an empty queue as nothing; once it is gone, the next message activates it from storage.
+        await Host(device.Udid).Cast<IGrainManagementExtension>().DeactivateOnIdle(TestAborted);
+        await EventuallyAsync(
+            () => fixture.Grains.GetGrain<IManagementGrain>(0).GetGrainActivationCount((GrainReference)Host(device.Udid)),
+            count => count == 0,
+            $"host {device.Udid} deactivated");
+        var resent = await device.AnswerAsync(first.CommandUuid, MdmResultStatus.Acknowledged);
+        var second = (await Host(device.Udid).RequestRefetchAsync()).Refetch!;
+        await TestPushSender.Shared.WaitForPushesAsync(device.Token, 2, s_wait);
+        var offered = (await device.IdleAsync()).Next!;
+        var secondProfileList = (await device.AnswerAsync(offered.CommandUuid, MdmResultStatus.Acknowledged)).Next!;
+        Assert.Null((await device.AnswerAsync(secondProfileList.CommandUuid, MdmResultStatus.Acknowledged)).Next);
+        await AnswerOsqueryAsync(device.Udid, secret);
+        var done = await ViewAsync(device.Udid);
+
+        Assert.Equal(RefetchStatus.Verified, emptied.Refetch!.Status);
+        Assert.Equal(0, emptied.Mdm!.QueuedCommands);
+        Assert.Null(resent.Problem);
+        Assert.Equal(new MdmCommand(second.Mdm!.CommandUuid!, MdmCommandKind.DeviceInformation), offered);
+        Assert.NotEqual(first.CommandUuid, offered.CommandUuid);
+        Assert.Equal(MdmCommandKind.ProfileList, secondProfileList.Kind);
+        Assert.Equal(second.Epoch, done.Refetch!.Epoch);
+        Assert.Equal(RefetchStatus.Verified, done.Refetch.Status);
+        Assert.Equal(0, done.Mdm!.QueuedCommands);
     }
 
     [Fact]
