@@ -14,7 +14,8 @@ internal sealed partial class HostGrain
     // Set by RequestPush: push at the next wake-up, which comes after the current turn and its write.
     private bool _pushRequested;
 
-    // Each use builds a queue over the state's lists, creating them on first use: they are null while empty.
+    // Each use builds a queue over the state's lists, creating them if they are null; a step that only read them
+    // leaves them empty, and the end of the step (SaveAsync, or the write) drops them again.
     private CommandQueue Queue => new(State.Commands ??= [], State.CompletedCommands ??= []);
 
     /// <summary>Queues a command (persisted with the caller's write) and returns its UUID.</summary>
@@ -108,7 +109,7 @@ internal sealed partial class HostGrain
             : mdm with { LastSeenAt = now };
         State.LastSeenAt = now;
         LogTokenUpdate(HostId, changed);
-        if (Queue.Count > 0)
+        if (State.Commands is { Count: > 0 })
         {
             RequestPush();
         }
@@ -406,7 +407,7 @@ internal sealed partial class HostGrain
         }
 
         var uuid = State.Refetch?.Mdm?.CommandUuid;
-        var notNow = uuid is null ? 0 : Queue.Find(uuid)?.NotNowCount ?? 0;
+        var notNow = uuid is null || State.Commands is null ? 0 : Queue.Find(uuid)?.NotNowCount ?? 0;
 
         return new MdmActivity(notNow, mdm.LastPushAt, mdm.PushFailure);
     }

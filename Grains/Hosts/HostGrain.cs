@@ -352,6 +352,7 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
         }
 
         _unsavedCheckIn = true;
+        State.Compact();
         if (publish)
         {
             PublishToIndex();
@@ -445,6 +446,7 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
     private async Task WriteStateAsync()
     {
         State.Revision++;
+        State.Compact();
         try
         {
             await _store!.WriteStateAsync();
@@ -457,7 +459,6 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
 
         _unsavedCheckIn = false;
         _storedWake = DurableWakeAt();
-        State.Compact();
         services.Metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 

@@ -31,12 +31,12 @@ public sealed class HostState
     /// <summary>The MDM enrollment and push channel; null for a host that never checked in over MDM.</summary>
     [Id(9)] public MdmEnrollment? Mdm { get; set; }
 
-    /// <summary>The MDM command queue, oldest first; null when empty (see <see cref="Compact"/>).</summary>
+    /// <summary>The MDM command queue, oldest first; null when empty, at least between steps (see <see cref="Compact"/>).</summary>
     [Id(10)] public List<QueuedCommand>? Commands { get; set; }
 
     /// <summary>
     /// UUIDs of the latest completed commands (at most <see cref="CommandQueue.CompletedLimit"/>), to recognise resent
-    /// results; null when there are none.
+    /// results; null when there are none, at least between steps.
     /// </summary>
     [Id(11)] public List<string>? CompletedCommands { get; set; }
 
@@ -50,14 +50,15 @@ public sealed class HostState
     /// <summary>The <see cref="TeamProfiles.Version"/> last reconciled; older or equal versions are ignored.</summary>
     [Id(21)] public long TeamProfilesVersion { get; set; }
 
-    /// <summary>One record per host–profile pair being installed, installed, or being removed; null when there are none.</summary>
+    /// <summary>One record per host–profile pair being installed, installed, or being removed; null when there are none, at least between steps.</summary>
     [Id(22)] public List<ProfileRecord>? Profiles { get; set; }
 
     public bool Enrolled => EnrolledAt is not null;
 
     /// <summary>
     /// Drops the lists that are empty, as most hosts' are: null means the same, and three empty lists are about
-    /// 100 bytes per active host. Rows stored before these lists could be null read them as empty lists.
+    /// 100 bytes per active host. The host grain calls it on activation (rows from earlier versions hold empty
+    /// lists), before each write, and at the end of a step whose change waits in memory.
     /// </summary>
     public void Compact()
     {
