@@ -38,8 +38,17 @@ internal static class BenchProgram
         if (options.RenderFrom is { } saved)
         {
             // Writes the report again from a run's results.json, e.g. after a change to the report's wording.
-            var rendered = JsonSerializer.Deserialize<RunReport>(await File.ReadAllTextAsync(saved), s_json)!;
-            rendered.Options = options with { Commit = JsonDocument.Parse(await File.ReadAllTextAsync(saved)).RootElement.GetProperty("Commit").GetString()! };
+            // With the run's own profile (its sizes and settings appear in the text), and docs/ only for a full run.
+            var json = await File.ReadAllTextAsync(saved);
+            var rendered = JsonSerializer.Deserialize<RunReport>(json, s_json)!;
+            var root = JsonDocument.Parse(json).RootElement;
+            var profile = root.GetProperty("Profile").Deserialize<BenchProfile>(s_json)!;
+            rendered.Options = options with
+            {
+                Profile = profile,
+                WriteDocs = options.WriteDocs && profile.Name == BenchProfile.Full.Name,
+                Commit = root.GetProperty("Commit").GetString()!,
+            };
             WriteOutputs(rendered.Options, rendered);
             PrintSummary(rendered);
             return 0;

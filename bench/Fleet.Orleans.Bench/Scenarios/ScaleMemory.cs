@@ -260,7 +260,7 @@ internal static class ScaleMemory
         {
             await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken);
             var now = await context.Http.MemoryAsync(collect: false, cancellationToken);
-            if (now.HostActivations < size / 100)
+            if (IdleCollectionDone(now, size))
             {
                 break;
             }
@@ -275,4 +275,7 @@ internal static class ScaleMemory
 
         return result with { IdleWait = clock.Elapsed, AfterIdle = after, IdleWrites = writes };
     }
+
+    /// <summary>Whether idle collection has taken (nearly) all of <paramref name="hosts"/> activated hosts: fewer than 1 % left.</summary>
+    public static bool IdleCollectionDone(MemorySnapshot reading, int hosts) => reading.HostActivations < hosts / 100;
 }
