@@ -14,9 +14,9 @@ namespace Fleet.Grains.Hosts;
 
 /// <summary>
 /// The silo-wide services a host grain uses, resolved once for the silo. An active host keeps one reference to
-/// this object instead of one per service: a silo holds a grain per machine, and the ten references fewer are 80
-/// bytes per active host (the grain went from 224 to 144 B in <c>dotnet-gcdump</c>; see docs/architecture.md,
-/// "Memory per active host"). It includes the host state's storage, which each grain reads through a bridge of its own.
+/// this object instead of one per service: a silo holds a grain per machine, and each reference is 8 bytes per
+/// active host (see docs/architecture.md, "Memory per active host"). It includes the host state's storage, which
+/// each grain reads through a bridge of its own.
 /// </summary>
 internal sealed class HostGrainServices(
     IOptionsMonitor<RefetchOptions> refetch,

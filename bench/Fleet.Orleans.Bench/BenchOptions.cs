@@ -101,7 +101,7 @@ internal sealed record BenchProfile
         SteadyProbeDuration = TimeSpan.FromSeconds(10),
         SteadyHoldDuration = TimeSpan.FromSeconds(20),
         // The collection age (65 s), rounded up to Orleans' collection quantum (1 min), then up to one more quantum
-        // until its collector looks: 150 s was not always enough (break test: 2,100 of 2,100 hosts still active).
+        // until its collector looks: about 185 s at worst after the hosts' last call.
         IdleCollectionWait = TimeSpan.FromSeconds(210),
         FleetQueryHosts = 2_000,
         JobHosts = 300,

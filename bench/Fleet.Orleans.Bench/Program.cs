@@ -39,9 +39,9 @@ internal static class BenchProgram
         {
             // Writes the report again from a run's results.json, e.g. after a change to the report's wording.
             // With the run's own profile (its sizes and settings appear in the text), and docs/ only for a full run.
-            var json = await File.ReadAllTextAsync(saved);
-            var rendered = JsonSerializer.Deserialize<RunReport>(json, s_json)!;
-            var root = JsonDocument.Parse(json).RootElement;
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(saved));
+            var root = document.RootElement;
+            var rendered = root.Deserialize<RunReport>(s_json)!;
             var profile = root.GetProperty("Profile").Deserialize<BenchProfile>(s_json)!;
             rendered.Options = options with
             {

@@ -18,8 +18,8 @@ internal sealed class RunReport(BenchOptions options)
     public BenchOptions Options { get; set; } = options;
 
     // Read back from results.json before Options is set, hence the fallbacks. Written, never read back in place: the
-    // serializer's Populate handling would otherwise fill the fallback, the shared BenchProfile.Full, with the saved run's
-    // profile (found re-rendering a smoke run); a render reads the saved profile itself.
+    // serializer's Populate handling would otherwise fill the fallback, the shared BenchProfile.Full, with the saved
+    // run's profile; a render reads the saved profile itself.
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Replace)]
     public BenchProfile Profile => Options?.Profile ?? BenchProfile.Full;
 
@@ -60,7 +60,7 @@ internal sealed class RunReport(BenchOptions options)
 
     /// <summary>
     /// Every invariant measured held, and some were measured, unless the run chose scenarios (<c>--only</c>) that measure
-    /// none: <c>--only scale</c> used to exit 1 with nothing failed.
+    /// none, such as <c>--only scale</c>.
     /// </summary>
     public bool InvariantsHold => Invariants.All(i => i.Passed) && (Invariants.Count > 0 || Options?.Only.Count > 0);
 }

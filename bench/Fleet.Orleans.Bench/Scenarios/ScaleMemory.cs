@@ -24,24 +24,24 @@ internal sealed record ScalePoint(
     public long ActiveHosts => Math.Max(1, Active.HostActivations - Warm.HostActivations);
 
     /// <summary>Silo working-set growth per active host, over a restarted silo whose index shards are loaded.</summary>
-    public double WorkingSetPerHost => (Active.WorkingSet - Warm.WorkingSet) / (double)ActiveHosts;
+    public double WorkingSetPerHost => PerActiveHost(m => m.WorkingSet);
 
-    public double HeapPerHost => (Active.ManagedHeap - Warm.ManagedHeap) / (double)ActiveHosts;
+    public double HeapPerHost => PerActiveHost(m => m.ManagedHeap);
 
     /// <summary>
     /// The GC's heap (<see cref="MemorySnapshot.GcHeapSize"/>, live objects and the gaps between them) per host: with
     /// <see cref="GcFreePerHost"/> and <see cref="OutsideGcPerHost"/> it adds up to <see cref="WorkingSetPerHost"/>.
     /// </summary>
-    public double GcHeapPerHost => (Active.GcHeapSize - Warm.GcHeapSize) / (double)ActiveHosts;
+    public double GcHeapPerHost => PerActiveHost(m => m.GcHeapSize);
 
     /// <summary>The part of <see cref="WorkingSetPerHost"/> that is free memory the GC kept committed after the activations.</summary>
-    public double GcFreePerHost => (Active.GcFree - Warm.GcFree) / (double)ActiveHosts;
+    public double GcFreePerHost => PerActiveHost(m => m.GcFree);
 
     /// <summary>
     /// The rest of <see cref="WorkingSetPerHost"/>: the working set minus the GC's committed memory. Approximate: committed
     /// memory never touched is not in the working set, so this shows less than lies outside the GC.
     /// </summary>
-    public double OutsideGcPerHost => (Active.OutsideGc - Warm.OutsideGc) / (double)ActiveHosts;
+    public double OutsideGcPerHost => PerActiveHost(m => m.OutsideGc);
 
     /// <summary>
     /// Working-set growth per active host when both ends are read after an aggressive GC, which returns the GC's free
@@ -57,6 +57,9 @@ internal sealed record ScalePoint(
 
     /// <summary>Managed-heap growth per host over the second half of the activations.</summary>
     public double? HeapPerAddedHost => GrowthPerHost(HalfReleased, ActiveReleased, m => m.ManagedHeap);
+
+    // Growth of one measure from the warm to the all-active silo (both after a forced GC), per active host.
+    private double PerActiveHost(Func<MemorySnapshot, long> measure) => (measure(Active) - measure(Warm)) / (double)ActiveHosts;
 
     // Growth of one measure between two readings, per host activated between them; null without both or without hosts.
     private static double? GrowthPerHost(MemorySnapshot? from, MemorySnapshot? to, Func<MemorySnapshot, long> measure) =>
