@@ -1,4 +1,5 @@
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Data.Tables;
 using Fleet.Grains;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,7 @@ public sealed class FleetClusterOptions
     public const int DefaultStorageRetries = 2;
     public static readonly TimeSpan DefaultStorageRetryDelay = TimeSpan.FromMilliseconds(250);
     public static readonly TimeSpan DefaultStorageNetworkTimeout = TimeSpan.FromSeconds(10);
+    public const int DefaultStorageConnections = 64;
 
     /// <summary>How long a silo waits for a peer's answer to a liveness probe before it counts the probe missed.</summary>
     public TimeSpan ProbeTimeout { get; set; } = DefaultProbeTimeout;
@@ -71,17 +73,34 @@ public sealed class FleetClusterOptions
     /// <summary>How long one storage request may take before it counts as failed (the SDK's own default is 100 s).</summary>
     public TimeSpan StorageNetworkTimeout { get; set; } = DefaultStorageNetworkTimeout;
 
+    /// <summary>
+    /// Most connections one storage client opens to the storage endpoint; further requests wait for one (inside
+    /// <see cref="StorageNetworkTimeout"/>). The silo's grain storage and its membership each have a client of their own.
+    /// </summary>
+    public int StorageConnections { get; set; } = DefaultStorageConnections;
+
     /// <summary>The settings bound from configuration, with defaults for what is not set.</summary>
     public static FleetClusterOptions From(IConfiguration configuration) =>
         configuration.GetSection(SectionName).Get<FleetClusterOptions>() ?? new FleetClusterOptions();
 
     /// <summary>
     /// A table client whose retries stay short: a few tries within about a second and a half, then the failure
-    /// reaches the grain, which does not acknowledge what it could not store.
+    /// reaches the grain, which does not acknowledge what it could not store. Its connections are its own and
+    /// bounded: by default every Azure client in the process shares one pool that opens a connection per request
+    /// in flight, so tens of thousands of idle hosts collected at once, each storing its last-seen time, ran a
+    /// benchmark silo out of sockets, and membership's requests would queue behind theirs.
     /// </summary>
     public TableServiceClient CreateTableClient(string connectionString)
     {
-        var options = new TableClientOptions();
+        var options = new TableClientOptions
+        {
+            Transport = new HttpClientTransport(new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = StorageConnections,
+                AllowAutoRedirect = false,
+                UseCookies = false,
+            }),
+        };
         options.Retry.Mode = RetryMode.Exponential;
         options.Retry.MaxRetries = StorageRetries;
         options.Retry.Delay = StorageRetryDelay;
@@ -145,6 +164,7 @@ internal sealed class FleetClusterOptionsValidator(IConfiguration configuration)
         SettingChecks.RequireBetween(errors, $"{section}:StorageRetries", options.StorageRetries, 0, 5);
         SettingChecks.RequirePositive(errors, $"{section}:StorageRetryDelay", options.StorageRetryDelay);
         SettingChecks.RequirePositive(errors, $"{section}:StorageNetworkTimeout", options.StorageNetworkTimeout);
+        SettingChecks.RequireBetween(errors, $"{section}:StorageConnections", options.StorageConnections, 1, 10_000);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -5,8 +5,8 @@
 // query of two terms by looking the first up in its index and testing the second on every row that matched.
 // Every Orleans grain-state row of one state name has the same RowKey (the state name) and its own
 // PartitionKey (the grain), so each read of a grain's state, and each update (which looks the entity up
-// first), tests every grain row of the table: 0.7 ms of Azurite's core per lookup at 20,000 rows, 4 ms at
-// 100,000. The host index's rows are the other way round (a few shards as PartitionKey, a host per RowKey),
+// first), tests every grain row of the table: 0.7 ms of Azurite's core per lookup at 20,000 rows, 4 to 5 ms
+// at 100,000. The host index's rows are the other way round (a few shards as PartitionKey, a host per RowKey),
 // so putting PartitionKey first always would slow those instead.
 //
 // This puts first whichever key matches fewer rows, read from the two indexes (a binary search each), so the

@@ -156,9 +156,10 @@ internal static class MarkdownReport
         {
             var held = st.Held;
             var tried = st.Holds.Count > 0 ? st.Equivalent(st.Holds[0].Result) : 0;
-            var real = st.Holds.Count > 0 ? st.Holds[0].Result.Hosts : 0;
-            var measured = held > 0
-                ? Invariant($"{held:N0} hosts held for {st.Holds[0].Result.Measured.TotalMinutes:0} min (as their check-in rate, {held / st.Interval.TotalSeconds:N0}/s, from {real:N0} real hosts)")
+            var measured = st.HeldRun is { } run
+                ? Invariant($"{held:N0} hosts held for {run.Measured.TotalMinutes:0} min ") + (run.Interval >= st.Interval
+                    ? Invariant($"({run.Hosts:N0} real hosts, each every {run.Interval.TotalSeconds:0} s)")
+                    : Invariant($"(as their check-in rate, {held / st.Interval.TotalSeconds:N0}/s, from {run.Hosts:N0} real hosts)"))
                 : Invariant($"no size held (tried {tried:N0})");
             md.AppendLine(Invariant($"| 5 | steady fleet ≥ 50,000 hosts at 10 s | {measured} | {AtLeast(held, 50_000, "N0", " hosts")} |"));
         }
@@ -384,7 +385,7 @@ internal static class MarkdownReport
                 : Invariant($"worse than linear: {measure} cost more at {largest.Hosts:N0} hosts than at {first.Hosts:N0}");
         md.AppendLine(Invariant($"Sizes: the issue asks for 10,000, 50,000 and 100,000. Hosts were populated {how}: three grain-state writes per host ") +
             Invariant($"(enrollment, pending, verified) and its share of index batches. That averaged {populated / Math.Max(1, populateSeconds):N0} hosts/s here ") +
-            Invariant($"({string.Join(", ", s.Points.Select(p => Invariant($"{p.Populate.PerSecond:N0}/s to {p.Hosts:N0}")))}); Azurite (Node.js, one core) shares the two cores with the silo. It runs with its point lookups reordered to scan only the entity's own row (`bench/azurite/point-lookups.cjs`): stock Azurite tests every grain-state row of the table on each read and update, which kept earlier runs at 20,000 hosts. An update still costs it more the more rows its table holds (see bench/README.md). ") +
+            Invariant($"({string.Join(", ", s.Points.Select(p => Invariant($"{p.Populate.PerSecond:N0}/s to {p.Hosts:N0}")))}); Azurite (Node.js, one core) shares the {r.Machine.Cores} cores with the silo. Since a6b9cb2 the harness runs it with its point lookups reordered to scan only the entity's own row (`bench/azurite/point-lookups.cjs`): stock Azurite tests every grain-state row of the table on each read and update, which kept earlier runs at 20,000 hosts. An update still costs it more the more rows its table holds (see bench/README.md). ") +
             Invariant($"Activations ran at {first.ActivationsPerSecond:N0}/s at {first.Hosts:N0} hosts and {largest.ActivationsPerSecond:N0}/s at {largest.Hosts:N0}. ") +
             (populated < 100_000
                 ? Invariant($"This run stops at {populated:N0}, the largest of its sizes (the full run's are the issue's). ")
@@ -487,14 +488,15 @@ internal static class MarkdownReport
     {
         md.AppendLine("## 5. Steady fleet");
         md.AppendLine();
-        var fleet = s.Probes.Count > 0 ? s.Probes[0].Hosts : 0;
-        md.AppendLine(Invariant($"A fleet of N hosts checking in (`distributed/read`, nothing to do) every {s.Interval.TotalSeconds:0} s, run as the same check-in rate from ") +
+        var fleet = s.Fleet;
+        md.AppendLine(Invariant($"A fleet of N hosts checking in (`distributed/read`, nothing to do) every {s.Interval.TotalSeconds:0} s, drawn from ") +
             Invariant($"scenario 3's {fleet:N0} hosts (enrolled, one completed refetch, all active). Up to N = {fleet:N0}, N of them each check in every {s.Interval.TotalSeconds:0} s ") +
             "and their check-in leases decide which check-ins ask the host's grain, as in a real fleet. A larger N is run as the same check-in rate from all " +
             Invariant($"{fleet:N0}, each checking in every {s.Interval.TotalSeconds:0} s × {fleet:N0} / N: for the server a check-in touches no storage, so the rate is what loads it, ") +
             "while N real hosts would also hold more activations in memory (scenario 3 gives that cost). Such a host checks in more often than its lease lasts and " +
             Invariant($"would find it nearly every time, so, as in a real fleet at {CheckInResult.FleetInterval.TotalSeconds:0} s with the default {CheckInResult.DefaultLease.TotalSeconds:0} s lease, one check-in in {1 / CheckInResult.FleetAskingShare:0} ") +
-            "goes instead to `/bench/baseline/asking/distributed/read`, which asks the host's grain every time, and the rest to `distributed/read`. " +
+            "goes instead to `/bench/baseline/asking/distributed/read`, which asks the host's grain every time, and the rest to `distributed/read`; " +
+            "where the interval is still a good part of the lease, the rest also ask when their lease has lapsed, so such a probe asks the grains more often than a real fleet of N would. " +
             "Check-ins are paced open-loop: each is due at its slot whether or not earlier ones answered, and latency counts from " +
             "when it was due, so a server or generator that falls behind shows as latency, not as fewer requests. The first " +
             "10 s are a warm-up and not counted. Short probes of growing N find the size; that size must then hold p99 < 100 ms " +

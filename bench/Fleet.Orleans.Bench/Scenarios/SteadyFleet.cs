@@ -4,7 +4,8 @@ namespace Fleet.Bench.Scenarios;
 internal sealed record SteadyResult(
     IReadOnlyList<PacedResult> Probes,
     IReadOnlyList<(PacedResult Result, CpuUse Cpu)> Holds,
-    TimeSpan Interval)
+    TimeSpan Interval,
+    int FleetHosts = 0)
 {
     public const double P99LimitMs = 100;
 
@@ -14,7 +15,16 @@ internal sealed record SteadyResult(
     public int Equivalent(PacedResult result) => (int)Math.Round(result.EquivalentHosts(Interval));
 
     /// <summary>The largest fleet (as hosts every 10 s) that held for the whole window, if any.</summary>
-    public int Held => Holds.Select(h => h.Result).Where(Passes).Select(Equivalent).DefaultIfEmpty(0).Max();
+    public int Held => HeldRun is { } run ? Equivalent(run) : 0;
+
+    /// <summary>The hold that passed at the largest fleet, if any.</summary>
+    public PacedResult? HeldRun => Holds.Select(h => h.Result).Where(Passes).MaxBy(Equivalent);
+
+    /// <summary>
+    /// The scale scenario's hosts the probes drew on. Runs saved before it was recorded give 0; the probes that used
+    /// every host tell it then.
+    /// </summary>
+    public int Fleet => FleetHosts > 0 ? FleetHosts : Probes.Concat(Holds.Select(h => h.Result)).Select(p => p.Hosts).DefaultIfEmpty(0).Max();
 }
 
 /// <summary>
@@ -70,7 +80,7 @@ internal static class SteadyFleet
             }
         }
 
-        return new SteadyResult(probes, holds, s_interval);
+        return new SteadyResult(probes, holds, s_interval, hosts.Count);
     }
 
     private static async Task<(PacedResult Result, CpuUse Cpu)> PaceAsync(

@@ -49,12 +49,13 @@ public sealed class ClusterSettingsTests
             ["Fleet:Cluster:MissedProbesLimit"] = "11",
             ["Fleet:Cluster:DeathVoteExpiration"] = "00:00:20",
             ["Fleet:Cluster:StorageRetries"] = "9",
+            ["Fleet:Cluster:StorageConnections"] = "0",
         });
 
         var error = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IOptions<FleetClusterOptions>>().Value);
 
         var failures = error.Failures.ToList();
-        Assert.Equal(4, failures.Count);
+        Assert.Equal(5, failures.Count);
         Assert.StartsWith("Fleet:Cluster:ProbeTimout is not a setting; use ", failures[0], StringComparison.Ordinal);
         Assert.Equal(
             [
@@ -62,6 +63,7 @@ public sealed class ClusterSettingsTests
                 "Fleet:Cluster:DeathVoteExpiration must be longer than ProbeTimeout × MissedProbesLimit (00:00:22), " +
                     "or votes expire before a second silo can add its own (was 00:00:20).",
                 "Fleet:Cluster:StorageRetries must be between 0 and 5 (was 9).",
+                "Fleet:Cluster:StorageConnections must be between 1 and 10000 (was 0).",
             ],
             failures[1..]);
     }
