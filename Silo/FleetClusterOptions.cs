@@ -96,7 +96,9 @@ public sealed class FleetClusterOptions
         {
             Transport = new HttpClientTransport(new SocketsHttpHandler
             {
-                MaxConnectionsPerServer = StorageConnections,
+                // The client is built while the silo is being set up, before the validator can refuse a value below 1
+                // with its key; the handler would throw on it without naming the setting.
+                MaxConnectionsPerServer = Math.Max(1, StorageConnections),
                 AllowAutoRedirect = false,
                 UseCookies = false,
             }),

@@ -1,4 +1,5 @@
 using Fleet.Silo;
+using Fleet.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -66,6 +67,24 @@ public sealed class ClusterSettingsTests
                 "Fleet:Cluster:StorageConnections must be between 1 and 10000 (was 0).",
             ],
             failures[1..]);
+    }
+
+    [Fact]
+    public void ZeroStorageConnections_IsRefusedWithItsKey_WhenTheWholeSiloIsBuilt()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:FleetStorage"] = TestStorage.ConnectionString,
+            ["Fleet:Cluster:StorageConnections"] = "0",
+        });
+
+        // Building used to throw from the storage client's HTTP handler, before any setting was checked.
+        builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
+        using var host = builder.Build();
+
+        var error = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IOptions<FleetClusterOptions>>().Value);
+        Assert.Equal(["Fleet:Cluster:StorageConnections must be between 1 and 10000 (was 0)."], error.Failures);
     }
 
     private static IHost BuildSilo(Dictionary<string, string?> settings)
