@@ -15,8 +15,8 @@ public sealed class OwnAzurite(int blobPort, int queuePort, int tablePort) : IDi
     private Process? _process;
 
     public string ConnectionString =>
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        $"DefaultEndpointsProtocol=http;AccountName={TestStorage.DevelopmentAccount};" +
+        $"AccountKey={TestStorage.DevelopmentAccountKey};" +
         $"BlobEndpoint=http://127.0.0.1:{blobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queuePort}/devstoreaccount1;" +
         $"TableEndpoint=http://127.0.0.1:{tablePort}/devstoreaccount1;";
 

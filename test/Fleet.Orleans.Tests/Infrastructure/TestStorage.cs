@@ -11,6 +11,11 @@ public static class TestStorage
 {
     public const string EnvironmentVariable = "FLEET_TEST_STORAGE";
 
+    /// <summary>Azurite's well-known development account, which every Azurite the tests start serves.</summary>
+    public const string DevelopmentAccount = "devstoreaccount1";
+
+    public const string DevelopmentAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
     private static readonly Lazy<string> s_connectionString = new(Resolve);
 
     public static string ConnectionString => s_connectionString.Value;

@@ -48,10 +48,9 @@ public sealed class StorageConnectionTests
             .ToDictionary(p => p[0], p => p[1], StringComparer.OrdinalIgnoreCase);
         if (parts.ContainsKey("UseDevelopmentStorage"))
         {
-            // Azurite's well-known development account.
             parts.Clear();
-            parts["AccountName"] = "devstoreaccount1";
-            parts["AccountKey"] = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+            parts["AccountName"] = TestStorage.DevelopmentAccount;
+            parts["AccountKey"] = TestStorage.DevelopmentAccountKey;
         }
 
         parts["DefaultEndpointsProtocol"] = endpoint.Scheme;
