@@ -57,6 +57,7 @@ public static class FleetGrainsServiceCollectionExtensions
         services.TryAddSingleton<HostStateCatalog>();
         services.TryAddSingleton<IndexRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<IndexRecovery>());
+        services.TryAddSingleton<DeactivationFlushes>();
         services.TryAddSingleton<HostGrainServices>();
         AddHostEvents(services, configuration);
         services.AddFleetWebhooks(configuration);

@@ -12,16 +12,8 @@ public static class SiloProgram
 {
     public static int Main(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
-
-        // Orleans 10 logs every placement attempt through Polly at Information.
-        builder.Logging.AddFilter("Polly", LogLevel.Warning);
-        builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
-        builder.AddFleetTelemetry("fleet-silo");
-        builder.Services.AddFleetSiloReadiness();
-
-        var app = builder.Build();
-        if (!StartupConfiguration.IsValid(app.Services, Console.Error))
+        if (!StartupConfiguration.TryBuild(() => Build(args), Console.Error, out var app)
+            || !StartupConfiguration.IsValid(app.Services, Console.Error))
         {
             return StartupConfiguration.ExitCode;
         }
@@ -36,5 +28,19 @@ public static class SiloProgram
         app.Run();
 
         return 0;
+    }
+
+    /// <summary>The silo's host, set up from its configuration; settings it reads here (ports, storage bounds) are checked again at start.</summary>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+
+        // Orleans 10 logs every placement attempt through Polly at Information.
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        builder.UseOrleans(silo => silo.UseFleetSilo(builder.Configuration));
+        builder.AddFleetTelemetry("fleet-silo");
+        builder.Services.AddFleetSiloReadiness();
+
+        return builder.Build();
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -15,6 +16,28 @@ public static class StartupConfiguration
     public const int ExitCode = 78;
 
     /// <summary>
+    /// Runs <paramref name="build"/>, which reads settings it needs to set the process up (ports, the storage client's
+    /// bounds) before any validation can run; a value there the configuration binder cannot convert is reported like a
+    /// wrong one, and <paramref name="built"/> is then null.
+    /// </summary>
+    public static bool TryBuild<T>(Func<T> build, TextWriter errors, [NotNullWhen(true)] out T? built)
+        where T : class
+    {
+        try
+        {
+            built = build();
+            return true;
+        }
+        catch (Exception exception) when (Problems(exception) is { } problems)
+        {
+            Write(errors, problems);
+        }
+
+        built = null;
+        return false;
+    }
+
+    /// <summary>
     /// Runs every options validation registered with <c>ValidateOnStart</c>; true when all pass. A value the
     /// configuration binder cannot convert (a time span of "garbage") is a problem like any other.
     /// </summary>
@@ -27,14 +50,19 @@ public static class StartupConfiguration
         }
         catch (Exception exception) when (Problems(exception) is { } problems)
         {
-            errors.WriteLine("The configuration is not valid; nothing was started:");
-            foreach (var problem in problems.Distinct(StringComparer.Ordinal))
-            {
-                errors.WriteLine($"  - {problem}");
-            }
+            Write(errors, problems);
         }
 
         return false;
+    }
+
+    private static void Write(TextWriter errors, List<string> problems)
+    {
+        errors.WriteLine("The configuration is not valid; nothing was started:");
+        foreach (var problem in problems.Distinct(StringComparer.Ordinal))
+        {
+            errors.WriteLine($"  - {problem}");
+        }
     }
 
     // Null when the exception is not (only) about the configuration.

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Fleet.Contracts;
+using Fleet.Grains.Hosts;
 using Fleet.Grains.Mdm;
 
 namespace Fleet.Grains.Diagnostics;
@@ -24,6 +25,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _transitions;
     private readonly Counter<long> _deadlinesExpired;
     private readonly Counter<long> _sweepWakes;
+    private readonly Counter<long> _lastSeenFlushes;
     private readonly Counter<long> _checkIns;
     private readonly Counter<long> _leasesGranted;
     private readonly Counter<long> _leasesRevoked;
@@ -39,6 +41,7 @@ public sealed class FleetMetrics
     private readonly Counter<long> _jobsStarted;
     private readonly Counter<long> _jobsFinished;
     private readonly long[] _writeTotals = new long[Enum.GetValues<StorageWriteKind>().Length];
+    private readonly long[] _flushTotals = new long[Enum.GetValues<DeactivationFlush>().Length];
 
     public FleetMetrics(IMeterFactory meterFactory)
     {
@@ -48,6 +51,9 @@ public sealed class FleetMetrics
         _deadlinesExpired = meter.CreateCounter<long>("fleet.refetch.deadlines_expired", "{deadline}", "Refetch deadlines that passed.");
         _sweepWakes = meter.CreateCounter<long>(
             "fleet.hosts.sweep_wakes", "{host}", "Hosts an index shard's sweep woke because their wake-up was overdue (after a crash or deactivation).");
+        _lastSeenFlushes = meter.CreateCounter<long>(
+            "fleet.hosts.last_seen_flushes", "{host}",
+            "Deactivating hosts that owed a last-seen write, by outcome: stored, failed, or skipped (Orleans ended the deactivation while it waited).");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
         _leasesGranted = meter.CreateCounter<long>(
             "fleet.agent.leases_granted", "{lease}", "Check-in leases hosts granted: an Api process answers their quiet reads alone for a while.");
@@ -147,6 +153,16 @@ public sealed class FleetMetrics
 
     public void HostsWokenBySweep(int hosts) => _sweepWakes.Add(hosts);
 
+    internal void LastSeenFlush(DeactivationFlush outcome)
+    {
+        Interlocked.Increment(ref _flushTotals[(int)outcome]);
+        _lastSeenFlushes.Add(1, new KeyValuePair<string, object?>("outcome", Name(outcome)));
+    }
+
+    /// <summary>Deactivating hosts' last-seen writes since the silo started, by outcome (stored, failed, skipped).</summary>
+    public IReadOnlyDictionary<string, long> LastSeenFlushTotals() =>
+        Enum.GetValues<DeactivationFlush>().ToDictionary(Name, outcome => Interlocked.Read(ref _flushTotals[(int)outcome]));
+
     public void LeaseGranted() => _leasesGranted.Add(1);
 
     public void LeaseRevoked(bool delivered) => _leasesRevoked.Add(1, new KeyValuePair<string, object?>("delivered", delivered));
@@ -160,6 +176,13 @@ public sealed class FleetMetrics
 
     public void PushFailed(PushFailureKind kind) =>
         _pushFailures.Add(1, new KeyValuePair<string, object?>("kind", Words.Of(kind)));
+
+    private static string Name(DeactivationFlush outcome) => outcome switch
+    {
+        DeactivationFlush.Stored => "stored",
+        DeactivationFlush.Failed => "failed",
+        _ => "skipped",
+    };
 
     private static string Name(StorageWriteKind kind) => kind switch
     {

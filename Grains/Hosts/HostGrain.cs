@@ -100,18 +100,10 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
 
         // Not when ahead of storage: the last-seen write would store the refused change with it (found by a
         // break test: a refetch answered 503 "nothing was changed" ran anyway after its shard's silo was killed).
+        // No index publish: at shutdown the shard may already be gone, and the next activation publishes.
         if (_unsavedCheckIn && State.Enrolled && !_aheadOfStorage)
         {
-            try
-            {
-                // No index publish: at shutdown the shard may already be gone, and the next activation publishes.
-                await WriteStateAsync();
-            }
-            catch (Exception exception)
-            {
-                // Only a last-seen time is at stake; losing it is acceptable, losing the activation is not.
-                LogLastSeenFlushFailed(HostId, exception);
-            }
+            await services.DeactivationFlushes.FlushAsync(HostId, StoreLastSeenAsync, cancellationToken);
         }
     }
 
@@ -462,6 +454,20 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
         services.Metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 
+    /// <summary>
+    /// The write of a deactivating host: what changed since the last one only rides along with a write (last-seen and
+    /// detail times, the transient Verifying status and the like). A failure is the gate's to count and log; the
+    /// activation is leaving anyway.
+    /// </summary>
+    private async Task StoreLastSeenAsync()
+    {
+        State.Revision++;
+        State.Compact();
+        await _store!.WriteStateAsync();
+        _unsavedCheckIn = false;
+        services.Metrics.StorageWrite(StorageWriteKind.GrainState);
+    }
+
     /// <summary>Memory is ahead of storage: drops this activation so the next call starts from what was stored.</summary>
     private void Abandon(Exception exception)
     {
@@ -700,9 +706,6 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Host {HostId}: state write failed; the change was not acknowledged")]
     private partial void LogPersistFailed(string hostId, Exception exception);
-
-    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Host {HostId}: could not flush last-seen time on deactivation")]
-    private partial void LogLastSeenFlushFailed(string hostId, Exception exception);
 
     [LoggerMessage(EventId = 107, Level = LogLevel.Debug, Message = "Host {HostId}: wake-up reminder was already removed")]
     private partial void LogReminderRemovalFailed(string hostId, Exception exception);

@@ -30,6 +30,7 @@ internal sealed class HostGrainServices(
     IEnumerable<IHostEventSink> eventSinks,
     IndexRecovery indexRecovery,
     LeaseHolders leaseHolders,
+    DeactivationFlushes deactivationFlushes,
     [FromKeyedServices(FleetStorage.HostStore)] IGrainStorage stateStorage)
 {
     public IOptionsMonitor<RefetchOptions> Refetch { get; } = refetch;
@@ -54,6 +55,9 @@ internal sealed class HostGrainServices(
     public IndexRecovery IndexRecovery { get; } = indexRecovery;
 
     public LeaseHolders LeaseHolders { get; } = leaseHolders;
+
+    /// <summary>Takes deactivating hosts' last-seen writes a few at a time.</summary>
+    public DeactivationFlushes DeactivationFlushes { get; } = deactivationFlushes;
 
     /// <summary>Where host state is stored (<see cref="FleetStorage.HostStore"/>); each grain reads and writes it through its own bridge.</summary>
     public IGrainStorage StateStorage { get; } = stateStorage;

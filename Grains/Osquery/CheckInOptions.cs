@@ -19,12 +19,30 @@ public sealed class CheckInOptions
     /// host's last-seen time lags its agent's check-ins by at most this much. Zero asks the host every time.
     /// </summary>
     public TimeSpan QuietLease { get; set; } = DefaultQuietLease;
+
+    public const int DefaultDeactivationFlushes = 16;
+
+    /// <summary>The most <see cref="DeactivationFlushes"/> a silo may be set to.</summary>
+    public const int MaxDeactivationFlushes = 1_000;
+
+    /// <summary>
+    /// How many hosts of one silo write their last-seen time at once while deactivating. A host that checked in
+    /// since its last write stores that time on its way out; idle collection, memory pressure or a shutdown take
+    /// hundreds of hosts at a time, and the rest wait their turn. Keep it well below
+    /// <c>Fleet:Cluster:StorageConnections</c>, so that the hosts still at work find a free connection.
+    /// </summary>
+    public int DeactivationFlushes { get; set; } = DefaultDeactivationFlushes;
 }
 
-/// <summary>Refuses to start with a lease that is negative or longer than <see cref="CheckInOptions.MaxQuietLease"/>.</summary>
+/// <summary>
+/// Refuses to start with a lease that is negative or longer than <see cref="CheckInOptions.MaxQuietLease"/>, or with
+/// fewer than one or more than <see cref="CheckInOptions.MaxDeactivationFlushes"/> deactivation flushes at once.
+/// </summary>
 internal sealed class CheckInOptionsValidator(IConfiguration configuration) : IValidateOptions<CheckInOptions>
 {
-    private static readonly HashSet<string> s_known = new(StringComparer.OrdinalIgnoreCase) { nameof(CheckInOptions.QuietLease) };
+    private static readonly HashSet<string> s_known = new(StringComparer.OrdinalIgnoreCase) {
+        nameof(CheckInOptions.QuietLease), nameof(CheckInOptions.DeactivationFlushes),
+    };
 
     public ValidateOptionsResult Validate(string? name, CheckInOptions options)
     {
@@ -35,6 +53,9 @@ internal sealed class CheckInOptionsValidator(IConfiguration configuration) : IV
         {
             errors.Add($"{section}:QuietLease must be from 00:00:00 (off) to {CheckInOptions.MaxQuietLease} (was {options.QuietLease}).");
         }
+
+        SettingChecks.RequireBetween(
+            errors, $"{section}:{nameof(CheckInOptions.DeactivationFlushes)}", options.DeactivationFlushes, 1, CheckInOptions.MaxDeactivationFlushes);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

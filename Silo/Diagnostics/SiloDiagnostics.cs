@@ -6,7 +6,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Fleet.Silo.Diagnostics;
 
 /// <summary>
-/// Numbers for operators and the benchmark harness: this silo's storage writes by kind, memory and activation
+/// Numbers for operators and the benchmark harness: this silo's storage writes by kind, deactivating hosts' last-seen
+/// writes by outcome, memory and activation
 /// counts by grain type. The silo listens on loopback only.
 /// </summary>
 public static class SiloDiagnostics
@@ -16,6 +17,7 @@ public static class SiloDiagnostics
         var debug = app.MapGroup("/debug");
 
         debug.MapGet("/storage-writes", (FleetMetrics metrics) => TypedResults.Ok(metrics.StorageWriteTotals()));
+        debug.MapGet("/last-seen-flushes", (FleetMetrics metrics) => TypedResults.Ok(metrics.LastSeenFlushTotals()));
 
         var activations = new ActivationCounter();
         app.Lifetime.ApplicationStopped.Register(activations.Dispose);

@@ -103,6 +103,14 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
     public Task<bool> AskingReadAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadAsync(AskingPath, host, cancellationToken);
 
+    /// <summary>A no-op read, as <see cref="NoOpReadAsync"/>, that answers null when it was one and otherwise says what came back.</summary>
+    public Task<string?> NoOpReadProblemAsync(SimHost host, CancellationToken cancellationToken) =>
+        http.NoOpReadProblemAsync(ReadPath, host, cancellationToken);
+
+    /// <summary>An asking read, as <see cref="AskingReadAsync"/>, that answers null when it was a no-op and otherwise says what came back.</summary>
+    public Task<string?> AskingReadProblemAsync(SimHost host, CancellationToken cancellationToken) =>
+        http.NoOpReadProblemAsync(AskingPath, host, cancellationToken);
+
     /// <summary>
     /// Enrolls the hosts; a host that fails is tried twice more. Hosts that still fail (the Api answers 503 when
     /// Azurite falls behind) are dropped from the list and logged; more than 2 % failing stops the scenario.

@@ -17,6 +17,17 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
         new(a.GrainState - b.GrainState, a.Reminder - b.Reminder, a.Index - b.Index);
 }
 
+/// <summary>
+/// Deactivating hosts' last-seen writes since the silo started, from <c>GET /debug/last-seen-flushes</c>: stored, failed,
+/// or skipped because Orleans ended the deactivation while the host waited for its turn.
+/// </summary>
+internal sealed record FlushCounts(long Stored, long Failed, long Skipped)
+{
+    public long All => Stored + Failed + Skipped;
+
+    public static FlushCounts operator -(FlushCounts a, FlushCounts b) => new(a.Stored - b.Stored, a.Failed - b.Failed, a.Skipped - b.Skipped);
+}
+
 /// <summary>The silo's memory, from <c>GET /debug/memory?collect=true</c> (after a full, compacting GC).</summary>
 internal sealed record MemorySnapshot(long WorkingSet, long ManagedHeap, long GcHeapSize, IReadOnlyDictionary<string, long> Activations, long GcCommitted = 0)
 {
@@ -78,11 +89,24 @@ internal sealed class FleetHttp : IDisposable
     }
 
     /// <summary>A no-op check-in: 200 with no queries.</summary>
-    public async Task<bool> NoOpReadAsync(string path, SimHost host, CancellationToken cancellationToken)
+    public async Task<bool> NoOpReadAsync(string path, SimHost host, CancellationToken cancellationToken) =>
+        await NoOpReadProblemAsync(path, host, cancellationToken) is null;
+
+    /// <summary>
+    /// A no-op check-in that says what was wrong with its answer: null for 200 with no queries, otherwise "HTTP", the status
+    /// (and, for a 200, that it carried queries), ": " and the start of its body (a problem's title, osquery's error).
+    /// </summary>
+    public async Task<string?> NoOpReadProblemAsync(string path, SimHost host, CancellationToken cancellationToken)
     {
         var (status, body) = await PostAgentAsync(path, host.ReadBody, cancellationToken);
+        if (status == 200)
+        {
+            return body.Length <= 16 ? null : $"HTTP 200 with queries: {Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 160))}";
+        }
 
-        return status == 200 && body.Length <= 16;
+        var text = Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 160)).ReplaceLineEndings(" ");
+
+        return $"HTTP {status}: {text}";
     }
 
     public async Task<bool> EnrollAsync(SimHost host, byte[] body, CancellationToken cancellationToken)
@@ -255,6 +279,14 @@ internal sealed class FleetHttp : IDisposable
             root.GetProperty("grain_state").GetInt64(),
             root.GetProperty("reminder").GetInt64(),
             root.GetProperty("index").GetInt64());
+    }
+
+    public async Task<FlushCounts> LastSeenFlushesAsync(CancellationToken cancellationToken)
+    {
+        using var document = JsonDocument.Parse(await _silo.GetByteArrayAsync("debug/last-seen-flushes", cancellationToken));
+        var root = document.RootElement;
+
+        return new FlushCounts(root.GetProperty("stored").GetInt64(), root.GetProperty("failed").GetInt64(), root.GetProperty("skipped").GetInt64());
     }
 
     /// <summary>distributed/read check-ins the Api answered under a lease, since it started.</summary>

@@ -112,6 +112,13 @@ internal static class ClosedLoop
 }
 
 /// <summary>One window of a paced run, by the time its check-ins were due.</summary>
+/// <summary>
+/// One kind of error of a paced run's measured part: an answer other than the expected one (its status and the start of
+/// its body), an exception (its type), or check-ins the generator did not send because too many were in flight. With
+/// how many there were, and the first one's whole text.
+/// </summary>
+internal sealed record PacedError(string Kind, long Count, string First);
+
 internal sealed record PacedWindow(TimeSpan Start, long Ok, long Errors, double P50, double P99);
 
 /// <summary>The outcome of a paced (open-loop) run of a steady fleet.</summary>
@@ -122,7 +129,8 @@ internal sealed record PacedResult(
     LoadStats Stats,
     long Overloaded,
     double LateStartP99,
-    IReadOnlyList<PacedWindow> Windows)
+    IReadOnlyList<PacedWindow> Windows,
+    IReadOnlyList<PacedError>? ErrorKinds = null)
 {
     public double TargetPerSecond => Hosts / Interval.TotalSeconds;
 
@@ -141,7 +149,7 @@ internal static class PacedLoop
 
     /// <summary>
     /// Runs for <paramref name="warmUp"/> (sent, not counted) and then <paramref name="measured"/>; <paramref name="checkIn"/>
-    /// sends host <c>i</c>'s check-in and returns true when the answer was the expected one.
+    /// sends host <c>i</c>'s check-in and returns null when the answer was the expected one, otherwise what it was.
     /// </summary>
     public static async Task<PacedResult> RunAsync(
         int hosts,
@@ -149,10 +157,12 @@ internal static class PacedLoop
         TimeSpan warmUp,
         TimeSpan measured,
         int maxInFlight,
-        Func<int, CancellationToken, Task<bool>> checkIn,
+        Func<int, CancellationToken, Task<string?>> checkIn,
         CancellationToken cancellationToken)
     {
         var total = warmUp + measured;
+        var firstMeasured = (int)(warmUp / s_window);
+        var errorKinds = new Dictionary<string, (long Count, string First)>(StringComparer.Ordinal);
         var windowCount = (int)Math.Ceiling(total / s_window);
         var windows = Enumerable.Range(0, windowCount).Select(_ => new List<float>()).ToArray();
         var windowErrors = new long[windowCount];
@@ -167,14 +177,20 @@ internal static class PacedLoop
         {
             var window = (int)Math.Min(windowCount - 1, (long)((due - origin) / (double)Stopwatch.Frequency / s_window.TotalSeconds));
             var late = (float)Stopwatch.GetElapsedTime(due).TotalMilliseconds;
-            bool ok;
+            string? problem;
             try
             {
-                ok = await checkIn((int)(sequence % hosts), cancellationToken);
+                problem = await checkIn((int)(sequence % hosts), cancellationToken);
             }
-            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
             {
-                ok = false;
+                problem = $"{exception.GetType().Name}: {exception.Message}";
+            }
+
+            var ok = problem is null;
+            if (!ok && window >= firstMeasured)
+            {
+                Tally(errorKinds, problem!);
             }
 
             var latency = (float)Stopwatch.GetElapsedTime(due).TotalMilliseconds;
@@ -228,7 +244,29 @@ internal static class PacedLoop
             await Task.Delay(20, cancellationToken);
         }
 
-        return Summarize(hosts, interval, warmUp, measured, windows, windowErrors, overloaded, lateStarts);
+        if (overloaded > 0)
+        {
+            lock (errorKinds)
+            {
+                errorKinds[$"not sent: {maxInFlight} check-ins in flight"] = (overloaded, "the generator's limit");
+            }
+        }
+
+        var kinds = errorKinds.Select(k => new PacedError(k.Key, k.Value.Count, k.Value.First)).OrderByDescending(k => k.Count).ToList();
+
+        return Summarize(hosts, interval, warmUp, measured, windows, windowErrors, overloaded, lateStarts) with { ErrorKinds = kinds };
+    }
+
+    // The kind is what precedes the first ": " (an answer's status, an exception's type); the first of a kind keeps the whole text.
+    private static void Tally(Dictionary<string, (long Count, string First)> kinds, string problem)
+    {
+        var separator = problem.IndexOf(": ", StringComparison.Ordinal);
+        var kind = separator > 0 ? problem[..separator] : problem;
+
+        lock (kinds)
+        {
+            kinds[kind] = kinds.TryGetValue(kind, out var held) ? (held.Count + 1, held.First) : (1, problem);
+        }
     }
 
     private static PacedResult Summarize(

@@ -515,6 +515,7 @@ internal static class MarkdownReport
         }
 
         md.AppendLine();
+        SteadyErrors(md, s);
         foreach (var chart in charts)
         {
             md.AppendLine(chart);
@@ -545,11 +546,45 @@ internal static class MarkdownReport
         }
     }
 
+    // Runs saved before the harness told errors apart have no kinds; their rows give the count only.
+    private static void SteadyErrors(StringBuilder md, SteadyResult s)
+    {
+        var runs = s.Probes.Select(p => (Name: Invariant($"probe of {s.Equivalent(p):N0}"), Run: p))
+            .Concat(s.Holds.Select(h => (Name: Invariant($"hold of {s.Equivalent(h.Result):N0}"), Run: h.Result)))
+            .Where(r => r.Run.ErrorKinds is { Count: > 0 })
+            .ToList();
+        if (runs.Count == 0)
+        {
+            return;
+        }
+
+        md.AppendLine("The errors, by kind (an answer's status, an exception's type, or check-ins the generator did not send because its limit was in flight), with the first of each:");
+        md.AppendLine();
+        md.AppendLine("| run | kind | count | first |");
+        md.AppendLine("|---|---|---:|---|");
+        foreach (var (name, run) in runs)
+        {
+            foreach (var error in run.ErrorKinds!)
+            {
+                var first = error.First.Replace("|", "\\|", StringComparison.Ordinal).Replace("`", "'", StringComparison.Ordinal);
+                md.AppendLine(Invariant($"| {name} | {error.Kind} | {error.Count:N0} | `{(first.Length > 200 ? first[..200] + "…" : first)}` |"));
+            }
+        }
+
+        md.AppendLine();
+    }
+
     private static void SteadyRow(StringBuilder md, SteadyResult s, string name, PacedResult p) =>
         md.AppendLine(Invariant($"| {name} | {s.Equivalent(p):N0} | {p.Hosts:N0} × {p.Interval.TotalSeconds:0.00} s | {p.TargetPerSecond:N0} | {p.Stats.PerSecond:N0} | {p.Stats.P50:0.0} | {p.Stats.P90:0.0} | {p.Stats.P99:0.0} | {p.Stats.Max:0} | {p.Stats.Errors:N0} | {p.LateStartP99:0.0} | {(SteadyResult.Passes(p) ? "holds" : "does not hold")} |"));
 
     private static void Row(StringBuilder md, string name, LoadStats s) =>
         md.AppendLine(Invariant($"| {name} | {s.PerSecond:N0} | {s.P50:0.00} | {s.P90:0.00} | {s.P99:0.00} | {s.Max:0.0} | {s.Errors:N0} |"));
+
+    // Runs saved before the silo counted its deactivating hosts' flushes by outcome have no counts.
+    private static string IdleFlushText(FlushCounts? flushes) => flushes is not { All: > 0 } f
+        ? "."
+        : Invariant($". Of {f.All:N0} hosts that owed one, {f.Stored:N0} stored it, {f.Failed:N0} failed and {f.Skipped:N0} skipped it ") +
+          "(Orleans ended their deactivation while they waited for one of the silo's `Fleet:CheckIns:DeactivationFlushes` turns).";
 
     private static void CpuTable(StringBuilder md, IEnumerable<(string Name, CpuUse Cpu, double Rate)> phases)
     {

@@ -77,7 +77,8 @@ internal sealed record ScaleResult(
     MemorySnapshot? AfterIdle,
     StorageCounts? IdleWrites,
     int EnrolledTotal,
-    CpuUse PopulateCpu);
+    CpuUse PopulateCpu,
+    FlushCounts? IdleFlushes = null);
 
 /// <summary>
 /// Scenario 3: every host a real grain with real state (enrolled, one completed refetch). At each size the
@@ -258,6 +259,7 @@ internal static class ScaleMemory
         var size = result.Points[^1].Hosts;
         context.Log($"scale: waiting up to {context.Profile.IdleCollectionWait.TotalMinutes:0.#} min for idle hosts to be collected");
         var before = await context.Http.StorageWritesAsync(cancellationToken);
+        var flushesBefore = await context.Http.LastSeenFlushesAsync(cancellationToken);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < context.Profile.IdleCollectionWait)
         {
@@ -273,10 +275,12 @@ internal static class ScaleMemory
         await context.WaitForStorageQuietAsync(TimeSpan.FromMinutes(3), cancellationToken);
         var after = await context.Http.MemoryAsync(collect: true, cancellationToken);
         var writes = await context.Http.StorageWritesAsync(cancellationToken) - before;
+        var flushes = await context.Http.LastSeenFlushesAsync(cancellationToken) - flushesBefore;
         context.Log($"  after {clock.Elapsed.TotalSeconds:0} s idle: {after.HostActivations} host activations, " +
-            $"working set {after.WorkingSet / 1048576.0:0} MiB, {writes.GrainState} grain-state writes while collecting");
+            $"working set {after.WorkingSet / 1048576.0:0} MiB, {writes.GrainState} grain-state writes while collecting; " +
+            $"last-seen flushes: {flushes.Stored} stored, {flushes.Failed} failed, {flushes.Skipped} skipped");
 
-        return result with { IdleWait = clock.Elapsed, AfterIdle = after, IdleWrites = writes };
+        return result with { IdleWait = clock.Elapsed, AfterIdle = after, IdleWrites = writes, IdleFlushes = flushes };
     }
 
     /// <summary>Whether idle collection has taken (nearly) all of <paramref name="hosts"/> activated hosts: fewer than 1 % left.</summary>

@@ -12,5 +12,11 @@ internal static class ScenarioNames
     /// <summary>Scenario 3 (scale and memory) with its idle collection, without the steady fleet that runs between them.</summary>
     public const string Scale = "scale";
 
-    public static IReadOnlySet<string> Partial { get; } = new HashSet<string>(StringComparer.Ordinal) { CheckIn, FleetQueries, Jobs, Scale };
+    /// <summary>
+    /// Scenario 5 (steady fleet) on scenario 3's hosts, then scenario 3's idle collection of them: every host checked in,
+    /// so each owes a last-seen write on its way out.
+    /// </summary>
+    public const string Steady = "steady-fleet";
+
+    public static IReadOnlySet<string> Partial { get; } = new HashSet<string>(StringComparer.Ordinal) { CheckIn, FleetQueries, Jobs, Scale, Steady };
 }

@@ -40,6 +40,9 @@ internal static class SteadyFleet
 {
     private static readonly TimeSpan s_interval = TimeSpan.FromSeconds(10);
 
+    // A further hold starts only this far into the run, so the scenarios after it still fit the run's 100-minute limit.
+    private static readonly TimeSpan s_lastHoldStart = TimeSpan.FromMinutes(45);
+
     public static async Task<SteadyResult?> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         var profile = context.Profile;
@@ -68,13 +71,20 @@ internal static class SteadyFleet
             ? [passing.Max(), .. profile.SteadyProbeSizes.Where(s => s < passing.Max()).OrderDescending()]
             : [profile.SteadyProbeSizes[0]];
 
-        // The window must hold at one size; if the first choice fails and time allows, one size smaller is tried.
+        // The window must hold at one size: while the largest that passed its probe fails, each smaller probe size is
+        // held in turn, for as long as the run's time allows.
         var holds = new List<(PacedResult, CpuUse)>();
-        foreach (var size in candidates.Take(2))
+        foreach (var size in candidates)
         {
+            if (holds.Count > 0 && context.Elapsed > s_lastHoldStart)
+            {
+                context.Log($"steady fleet: no time left to hold {size} hosts ({context.Elapsed.TotalMinutes:0} min into the run)");
+                break;
+            }
+
             var hold = await PaceAsync(context, hosts, size, profile.SteadyHoldDuration, cancellationToken);
             holds.Add(hold);
-            if (SteadyResult.Passes(hold.Result) || context.Elapsed > TimeSpan.FromMinutes(25))
+            if (SteadyResult.Passes(hold.Result))
             {
                 break;
             }
@@ -100,12 +110,16 @@ internal static class SteadyFleet
         var result = await PacedLoop.RunAsync(
             fleet.Count, interval, s_interval, duration, 2000,
             (i, ct) => askEvery > 0 && Interlocked.Increment(ref checkIns[i]) % askEvery == 1 % askEvery
-                ? context.AskingReadAsync(fleet[i], ct)
-                : context.NoOpReadAsync(fleet[i], ct),
+                ? context.AskingReadProblemAsync(fleet[i], ct)
+                : context.NoOpReadProblemAsync(fleet[i], ct),
             cancellationToken);
         var cpu = CpuMeter.Stop(sample);
         context.Log($"  p50 {result.Stats.P50:0.0} ms, p99 {result.Stats.P99:0.0} ms, {result.Stats.Errors} errors, " +
             $"{result.Stats.PerSecond:0}/s; {(SteadyResult.Passes(result) ? "holds" : "does not hold")}");
+        foreach (var error in result.ErrorKinds ?? [])
+        {
+            context.Log($"    {error.Count} × {error.Kind} (first: {error.First})");
+        }
 
         return (result, cpu);
     }

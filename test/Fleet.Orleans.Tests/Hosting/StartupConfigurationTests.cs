@@ -46,6 +46,30 @@ public sealed class StartupConfigurationTests
             errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
 
+    [Theory]
+    [InlineData("Fleet:Cluster:StorageRetries", "abc", "System.Int32")]
+    [InlineData("Fleet:Cluster:StorageNetworkTimeout", "soon", "System.TimeSpan")]
+    [InlineData("Fleet:Silo:SiloPort", "eleven", "System.Int32")]
+    public void UnparsableSettingTheSiloReadsWhileBeingSetUp_IsListedWithItsKey_InsteadOfAborting(string key, string value, string type)
+    {
+        using var errors = new StringWriter();
+
+        // Found by a break test: these are read to set the silo up (its ports, its storage client), before any
+        // validation, and the silo process aborted with a stack trace (exit 134) instead of exit 78.
+        var built = StartupConfiguration.TryBuild(() => SiloProgram.Build([$"--{key}={value}"]), errors, out var app);
+        using (app)
+        {
+            Assert.False(built);
+        }
+
+        Assert.Equal(
+            [
+                "The configuration is not valid; nothing was started:",
+                $"  - Failed to convert configuration value '{value}' at '{key}' to type '{type}'.",
+            ],
+            errors.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
     [Fact]
     public void RightSettings_AreValid_AndNothingIsWritten()
     {
