@@ -53,7 +53,7 @@ public sealed class FleetMetrics
             "fleet.hosts.sweep_wakes", "{host}", "Hosts an index shard's sweep woke because their wake-up was overdue (after a crash or deactivation).");
         _lastSeenFlushes = meter.CreateCounter<long>(
             "fleet.hosts.last_seen_flushes", "{host}",
-            "Deactivating hosts that owed a last-seen write, by outcome: stored, failed, or skipped (Orleans ended the deactivation while it waited).");
+            "Deactivating hosts that owed a last-seen write, by outcome: stored, failed, or skipped (no write turn within half of Orleans' deactivation timeout).");
         _checkIns = meter.CreateCounter<long>("fleet.agent.checkins", "{request}", "Agent requests reaching a host grain, by endpoint.");
         _leasesGranted = meter.CreateCounter<long>(
             "fleet.agent.leases_granted", "{lease}", "Check-in leases hosts granted: an Api process answers their quiet reads alone for a while.");

@@ -49,7 +49,7 @@ internal sealed partial class DeactivationFlushes : IDisposable
         // The validator refuses a value below 1 with its key; this only keeps the semaphore constructible until it has.
         _limit = Math.Max(1, options.Value.DeactivationFlushes);
         _turns = new SemaphoreSlim(_limit);
-        _turnWait = collection.Value.DeactivationTimeout / 2;
+        _turnWait = TurnWait(collection.Value.DeactivationTimeout);
         _metrics = metrics;
         _time = time;
         _logger = logger;
@@ -63,13 +63,18 @@ internal sealed partial class DeactivationFlushes : IDisposable
     public async Task<DeactivationFlush> FlushAsync(string hostId, Func<Task> write, CancellationToken cancellationToken)
     {
         bool turn;
-        try
+        using (var waitEnds = new CancellationTokenSource(_turnWait, _time))
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, waitEnds.Token))
         {
-            turn = await _turns.WaitAsync(_turnWait, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            turn = false;
+            try
+            {
+                await _turns.WaitAsync(either.Token);
+                turn = true;
+            }
+            catch (OperationCanceledException)
+            {
+                turn = false;
+            }
         }
 
         // A turn that came as the deactivation ended is not taken: the activation is gone, and its storage with it.
@@ -103,17 +108,27 @@ internal sealed partial class DeactivationFlushes : IDisposable
         }
     }
 
-    // The container disposes it after the silo stopped, when no host is left to deactivate.
+    /// <summary>
+    /// Logs what is still unreported and stops reporting. The container disposes it after the silo stopped. The
+    /// semaphore is left alone: it holds nothing to free without its wait handle, and a write still finishing must be
+    /// able to give its turn back.
+    /// </summary>
     public void Dispose()
     {
+        Report();
         lock (_lock)
         {
             _reporter?.Dispose();
             _reporter = null;
         }
-
-        _turns.Dispose();
     }
+
+    // Half of Orleans' deactivation timeout, so a host leaves before Orleans gives up on it; an infinite one (or one a
+    // cancellation timer cannot take) waits without end.
+    private static TimeSpan TurnWait(TimeSpan deactivationTimeout) =>
+        deactivationTimeout <= TimeSpan.Zero || deactivationTimeout / 2 > TimeSpan.FromMilliseconds(uint.MaxValue - 1)
+            ? Timeout.InfiniteTimeSpan
+            : deactivationTimeout / 2;
 
     private void Record(DeactivationFlush outcome, string hostId, Exception? error)
     {
@@ -124,7 +139,11 @@ internal sealed partial class DeactivationFlushes : IDisposable
             first = _reporter is null;
             if (first)
             {
-                _reporter = _time.CreateTimer(static state => ((DeactivationFlushes)state!).Report(), this, ReportInterval, ReportInterval);
+                // Not under the execution context of the host that got here first: the reports are the silo's.
+                using (ExecutionContext.SuppressFlow())
+                {
+                    _reporter = _time.CreateTimer(static state => ((DeactivationFlushes)state!).Report(), this, ReportInterval, ReportInterval);
+                }
             }
             else if (error is not null)
             {
@@ -158,6 +177,7 @@ internal sealed partial class DeactivationFlushes : IDisposable
             (_failed, _skipped, _lastFailure) = (0, 0, null);
             if (failed + skipped == 0)
             {
+                // Quiet for a whole interval: the next failure or skip is logged at once again.
                 _reporter?.Dispose();
                 _reporter = null;
                 return;

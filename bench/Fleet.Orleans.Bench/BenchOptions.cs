@@ -109,7 +109,7 @@ internal sealed record BenchProfile
     };
 
     /// <summary>
-    /// About 50 minutes on two quiet cores. Scenario 3 has the sizes, every host real: populating one (enroll and
+    /// About 50 to 60 minutes on two quiet cores. Scenario 3 has the sizes, every host real: populating one (enroll and
     /// one refetch cycle, in the silo) costs three grain-state writes and its share of index batches, and Azurite's
     /// updates still cost more the more rows its table holds (bench/README.md).
     /// </summary>
@@ -216,7 +216,7 @@ internal sealed record BenchOptions
                     writeDocs = false;
                     break;
                 default:
-                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --only scale,fleet-queries,jobs, --results DIR, --no-docs, --render results.json)");
+                    throw new ArgumentException($"unknown argument '{args[i]}' (use --short, --smoke, --only check-in,scale,steady-fleet,fleet-queries,jobs, --results DIR, --no-docs, --render results.json)");
             }
         }
 

@@ -19,7 +19,7 @@ internal sealed record StorageCounts(long GrainState, long Reminder, long Index)
 
 /// <summary>
 /// Deactivating hosts' last-seen writes since the silo started, from <c>GET /debug/last-seen-flushes</c>: stored, failed,
-/// or skipped because Orleans ended the deactivation while the host waited for its turn.
+/// or skipped because no write turn came within half of Orleans' deactivation timeout.
 /// </summary>
 internal sealed record FlushCounts(long Stored, long Failed, long Skipped)
 {

@@ -111,14 +111,14 @@ internal static class ClosedLoop
     }
 }
 
-/// <summary>One window of a paced run, by the time its check-ins were due.</summary>
 /// <summary>
-/// One kind of error of a paced run's measured part: an answer other than the expected one (its status and the start of
-/// its body), an exception (its type), or check-ins the generator did not send because too many were in flight. With
-/// how many there were, and the first one's whole text.
+/// One kind of error of a paced run, counted as its Errors are: an answer other than the expected one in the measured
+/// part (its status and the start of its body), an exception there (its type), or check-ins the generator did not send
+/// because too many were in flight (warm-up included). With how many there were, and the first one's whole text.
 /// </summary>
 internal sealed record PacedError(string Kind, long Count, string First);
 
+/// <summary>One window of a paced run, by the time its check-ins were due.</summary>
 internal sealed record PacedWindow(TimeSpan Start, long Ok, long Errors, double P50, double P99);
 
 /// <summary>The outcome of a paced (open-loop) run of a steady fleet.</summary>
@@ -244,15 +244,17 @@ internal static class PacedLoop
             await Task.Delay(20, cancellationToken);
         }
 
-        if (overloaded > 0)
+        // A check-in still unanswered after the drain may yet tally its error: the snapshot is taken under the same lock.
+        List<PacedError> kinds;
+        lock (errorKinds)
         {
-            lock (errorKinds)
+            if (overloaded > 0)
             {
                 errorKinds[$"not sent: {maxInFlight} check-ins in flight"] = (overloaded, "the generator's limit");
             }
-        }
 
-        var kinds = errorKinds.Select(k => new PacedError(k.Key, k.Value.Count, k.Value.First)).OrderByDescending(k => k.Count).ToList();
+            kinds = [.. errorKinds.Select(k => new PacedError(k.Key, k.Value.Count, k.Value.First)).OrderByDescending(k => k.Count)];
+        }
 
         return Summarize(hosts, interval, warmUp, measured, windows, windowErrors, overloaded, lateStarts) with { ErrorKinds = kinds };
     }

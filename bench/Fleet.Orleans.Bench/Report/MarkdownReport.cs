@@ -155,12 +155,12 @@ internal static class MarkdownReport
         if (r.Steady is { } st)
         {
             var held = st.Held;
-            var tried = st.Holds.Count > 0 ? st.Equivalent(st.Holds[0].Result) : 0;
+            var tried = st.Holds.Count > 0 ? string.Join(", ", st.Holds.Select(h => st.Equivalent(h.Result).ToString("N0", CultureInfo.InvariantCulture))) : "0";
             var measured = st.HeldRun is { } run
                 ? Invariant($"{held:N0} hosts held for {run.Measured.TotalMinutes:0} min ") + (run.Interval >= st.Interval
                     ? Invariant($"({run.Hosts:N0} real hosts, each every {run.Interval.TotalSeconds:0} s)")
                     : Invariant($"(as their check-in rate, {held / st.Interval.TotalSeconds:N0}/s, from {run.Hosts:N0} real hosts)"))
-                : Invariant($"no size held (tried {tried:N0})");
+                : Invariant($"no size held (tried {tried})");
             md.AppendLine(Invariant($"| 5 | steady fleet ≥ 50,000 hosts at 10 s | {measured} | {AtLeast(held, 50_000, "N0", " hosts")} |"));
         }
 
@@ -406,7 +406,8 @@ internal static class MarkdownReport
                 "), " +
                 Invariant($"managed heap {idle.ManagedHeap / MiB:0} MiB (from {last.Active.ManagedHeap / MiB:0} MiB). ") +
                 (ScaleMemory.IdleCollectionDone(idle, last.Hosts)
-                    ? Invariant($"Collecting the idle hosts cost {s.IdleWrites?.GrainState ?? 0:N0} grain-state writes: each host that checked in since its last write flushes its last-seen time when it is deactivated.")
+                    ? Invariant($"Collecting the idle hosts cost {s.IdleWrites?.GrainState ?? 0:N0} grain-state writes: each host that checked in since its last write flushes its last-seen time when it is deactivated") +
+                      IdleFlushText(s.IdleFlushes)
                     : "**Collection had not finished when the wait ended**, so these are not the figures of an idle silo: Orleans collects an " +
                       "activation at the first check of its collector (once a collection quantum, 1 min by default) after its age has passed."));
             md.AppendLine();
@@ -566,13 +567,17 @@ internal static class MarkdownReport
         {
             foreach (var error in run.ErrorKinds!)
             {
-                var first = error.First.Replace("|", "\\|", StringComparison.Ordinal).Replace("`", "'", StringComparison.Ordinal);
-                md.AppendLine(Invariant($"| {name} | {error.Kind} | {error.Count:N0} | `{(first.Length > 200 ? first[..200] + "…" : first)}` |"));
+                var first = Cell(error.First);
+                md.AppendLine(Invariant($"| {name} | {Cell(error.Kind)} | {error.Count:N0} | `{(first.Length > 200 ? first[..200] + "…" : first)}` |"));
             }
         }
 
         md.AppendLine();
     }
+
+    // Text from an answer or an exception, fit for one cell of a table inside backticks.
+    private static string Cell(string text) =>
+        text.ReplaceLineEndings(" ").Replace("|", "\\|", StringComparison.Ordinal).Replace("`", "'", StringComparison.Ordinal);
 
     private static void SteadyRow(StringBuilder md, SteadyResult s, string name, PacedResult p) =>
         md.AppendLine(Invariant($"| {name} | {s.Equivalent(p):N0} | {p.Hosts:N0} × {p.Interval.TotalSeconds:0.00} s | {p.TargetPerSecond:N0} | {p.Stats.PerSecond:N0} | {p.Stats.P50:0.0} | {p.Stats.P90:0.0} | {p.Stats.P99:0.0} | {p.Stats.Max:0} | {p.Stats.Errors:N0} | {p.LateStartP99:0.0} | {(SteadyResult.Passes(p) ? "holds" : "does not hold")} |"));
@@ -583,8 +588,10 @@ internal static class MarkdownReport
     // Runs saved before the silo counted its deactivating hosts' flushes by outcome have no counts.
     private static string IdleFlushText(FlushCounts? flushes) => flushes is not { All: > 0 } f
         ? "."
-        : Invariant($". Of {f.All:N0} hosts that owed one, {f.Stored:N0} stored it, {f.Failed:N0} failed and {f.Skipped:N0} skipped it ") +
-          "(Orleans ended their deactivation while they waited for one of the silo's `Fleet:CheckIns:DeactivationFlushes` turns).";
+        : Invariant($". Of {f.All:N0} hosts that owed one, {f.Stored:N0} stored it, {f.Failed:N0} failed and {f.Skipped:N0} skipped it: ") +
+          "at most `Fleet:CheckIns:DeactivationFlushes` (16) write at once, and a host that gets no turn within half of Orleans' " +
+          "deactivation timeout (15 s) leaves without writing. Orleans starts deactivating the idle hosts together, so on Azurite the share " +
+          "stored is about its write rate times 15 s over the hosts collected (see \"Writes\" in docs/architecture.md).";
 
     private static void CpuTable(StringBuilder md, IEnumerable<(string Name, CpuUse Cpu, double Rate)> phases)
     {

@@ -1,5 +1,7 @@
 using Fleet.Contracts;
+using Fleet.Grains.Diagnostics;
 using Fleet.Tests.Infrastructure;
+using Orleans.TestingHost;
 
 namespace Fleet.Tests.Resilience;
 
@@ -34,8 +36,11 @@ public sealed class MassDeactivationTests : IAsyncLifetime
             return (await h.Host.GetAsync())!;
         }));
 
+        var metrics = Assert.IsType<InProcessSiloHandle>(Assert.Single(_own.Cluster.Silos)).SiloHost.Services.GetRequiredService<FleetMetrics>();
+        var before = metrics.LastSeenFlushTotals();
         await Task.Delay(50, cancellationToken);
         await grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.FromMilliseconds(10), cancellationToken);
+        var flushed = metrics.LastSeenFlushTotals().ToDictionary(t => t.Key, t => t.Value - before[t.Key]);
         var stored = await Task.WhenAll(enrolled.Select(h => h.Host.GetAsync()));
 
         var lost = seen.Zip(stored)
@@ -44,5 +49,8 @@ public sealed class MassDeactivationTests : IAsyncLifetime
                 $"read back {pair.Second?.LastSeenAt:O} (revision {pair.Second?.Revision})")
             .ToList();
         Assert.True(lost.Count == 0, $"{lost.Count} of {Hosts} hosts lost their last check-in:\n{string.Join('\n', lost)}");
+
+        // Through the silo's gate: every one stored, none failed or left without a turn.
+        Assert.Equal(new Dictionary<string, long> { ["stored"] = Hosts, ["failed"] = 0, ["skipped"] = 0 }, flushed);
     }
 }
