@@ -123,6 +123,16 @@ internal sealed partial class DeactivationFlushes : IDisposable
         }
     }
 
+    // A sum is one line: Orleans' storage exceptions carry every inner exception's text and stack in their message
+    // (found by a break test: one sum ran to 75 lines). The first failure's whole exception is logged already.
+    private static string FirstLine(string message)
+    {
+        var end = message.AsSpan().IndexOfAny('\r', '\n');
+        var line = end < 0 ? message : message[..end];
+
+        return line.Length > 300 ? line[..300] + "…" : line;
+    }
+
     // Half of Orleans' deactivation timeout, so a host leaves before Orleans gives up on it; an infinite one (or one a
     // cancellation timer cannot take) waits without end.
     private static TimeSpan TurnWait(TimeSpan deactivationTimeout) =>
@@ -186,7 +196,7 @@ internal sealed partial class DeactivationFlushes : IDisposable
 
         if (last is { } failure)
         {
-            LogFailedSince(failed, ReportInterval.TotalSeconds, failure.HostId, failure.Error.GetType().Name, failure.Error.Message);
+            LogFailedSince(failed, ReportInterval.TotalSeconds, failure.HostId, failure.Error.GetType().Name, FirstLine(failure.Error.Message));
         }
 
         if (skipped > 0)

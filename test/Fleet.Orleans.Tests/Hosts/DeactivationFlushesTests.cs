@@ -196,6 +196,21 @@ public sealed class DeactivationFlushesTests : IDisposable
         Assert.Equal(DeactivationFlush.Stored, await flushes.FlushAsync("host-43", () => Task.CompletedTask, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task SumOfFailures_IsOneLine_EvenWhenTheStorageErrorsMessageCarriesItsInnerStacks()
+    {
+        using var flushes = Flushes(limit: 1);
+        static Task Fails() => throw new InvalidOperationException("Exc level 0: write failed\n   at Storage.Write()\nExc level 1: 408 Request Timeout");
+
+        await flushes.FlushAsync("host-0", Fails, CancellationToken.None);
+        await flushes.FlushAsync("host-1", Fails, CancellationToken.None);
+        _time.Advance(DeactivationFlushes.ReportInterval);
+
+        Assert.Equal(
+            "1 more deactivating hosts could not store their last-seen time in the last 30 s; the last, host host-1: InvalidOperationException: Exc level 0: write failed",
+            Assert.Single(Warnings(112)).Message);
+    }
+
     public void Dispose()
     {
         _outcomes.Dispose();
