@@ -103,7 +103,7 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
         // No index publish: at shutdown the shard may already be gone, and the next activation publishes.
         if (_unsavedCheckIn && State.Enrolled && !_aheadOfStorage)
         {
-            await services.DeactivationFlushes.FlushAsync(HostId, StoreLastSeenAsync, cancellationToken);
+            await services.DeactivationFlushes.FlushAsync(HostId, StoreAsync, cancellationToken);
         }
     }
 
@@ -437,11 +437,9 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
 
     private async Task WriteStateAsync()
     {
-        State.Revision++;
-        State.Compact();
         try
         {
-            await _store!.WriteStateAsync();
+            await StoreAsync();
         }
         catch (Exception exception)
         {
@@ -449,17 +447,16 @@ internal sealed partial class HostGrain(HostGrainServices services, ILogger<Host
             throw;
         }
 
-        _unsavedCheckIn = false;
         _storedWake = DurableWakeAt();
-        services.Metrics.StorageWrite(StorageWriteKind.GrainState);
     }
 
     /// <summary>
-    /// The write of a deactivating host: what changed since the last one only rides along with a write (last-seen and
-    /// detail times, the transient Verifying status and the like). A failure is the gate's to count and log; the
-    /// activation is leaving anyway.
+    /// Stores the state as it is in memory, with the next revision. A deactivating host calls it alone, through the
+    /// silo's <see cref="DeactivationFlushes"/>: what changed since its last write only rides along with one (last-seen
+    /// and detail times, the transient Verifying status and the like), so a failure is the gate's to count and log, and
+    /// the activation is leaving anyway.
     /// </summary>
-    private async Task StoreLastSeenAsync()
+    private async Task StoreAsync()
     {
         State.Revision++;
         State.Compact();

@@ -13,17 +13,17 @@ public sealed class CheckInOptions
     /// <summary>The longest lease the silo grants.</summary>
     public static readonly TimeSpan MaxQuietLease = TimeSpan.FromMinutes(5);
 
+    public const int DefaultDeactivationFlushes = 16;
+
+    /// <summary>The most <see cref="DeactivationFlushes"/> a silo may be set to.</summary>
+    public const int MaxDeactivationFlushes = 1_000;
+
     /// <summary>
     /// How long an Api process may answer a host's <c>distributed/read</c> with "nothing owed" on its own after the
     /// host said so, unless the host revokes it first (it does, before anything it owes could be missed). The
     /// host's last-seen time lags its agent's check-ins by at most this much. Zero asks the host every time.
     /// </summary>
     public TimeSpan QuietLease { get; set; } = DefaultQuietLease;
-
-    public const int DefaultDeactivationFlushes = 16;
-
-    /// <summary>The most <see cref="DeactivationFlushes"/> a silo may be set to.</summary>
-    public const int MaxDeactivationFlushes = 1_000;
 
     /// <summary>
     /// How many hosts of one silo write their last-seen time at once while deactivating. A host that checked in
@@ -40,8 +40,10 @@ public sealed class CheckInOptions
 /// </summary>
 internal sealed class CheckInOptionsValidator(IConfiguration configuration) : IValidateOptions<CheckInOptions>
 {
-    private static readonly HashSet<string> s_known = new(StringComparer.OrdinalIgnoreCase) {
-        nameof(CheckInOptions.QuietLease), nameof(CheckInOptions.DeactivationFlushes),
+    private static readonly HashSet<string> s_known = new(StringComparer.OrdinalIgnoreCase)
+    {
+        nameof(CheckInOptions.QuietLease),
+        nameof(CheckInOptions.DeactivationFlushes),
     };
 
     public ValidateOptionsResult Validate(string? name, CheckInOptions options)

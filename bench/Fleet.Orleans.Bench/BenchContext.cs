@@ -99,15 +99,14 @@ internal sealed class BenchContext(BenchOptions options, Product product, FleetH
     public Task<bool> NoOpReadAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadAsync(ReadPath, host, cancellationToken);
 
-    /// <summary>A no-op read that asks the host's grain, never answered under a lease (the bench's baseline endpoint).</summary>
-    public Task<bool> AskingReadAsync(SimHost host, CancellationToken cancellationToken) =>
-        http.NoOpReadAsync(AskingPath, host, cancellationToken);
-
     /// <summary>A no-op read, as <see cref="NoOpReadAsync"/>, that answers null when it was one and otherwise says what came back.</summary>
     public Task<string?> NoOpReadProblemAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadProblemAsync(ReadPath, host, cancellationToken);
 
-    /// <summary>An asking read, as <see cref="AskingReadAsync"/>, that answers null when it was a no-op and otherwise says what came back.</summary>
+    /// <summary>
+    /// A no-op read that asks the host's grain, never answered under a lease (the bench's baseline endpoint); null when it
+    /// was a no-op, otherwise what came back.
+    /// </summary>
     public Task<string?> AskingReadProblemAsync(SimHost host, CancellationToken cancellationToken) =>
         http.NoOpReadProblemAsync(AskingPath, host, cancellationToken);
 

@@ -99,14 +99,14 @@ internal sealed class FleetHttp : IDisposable
     public async Task<string?> NoOpReadProblemAsync(string path, SimHost host, CancellationToken cancellationToken)
     {
         var (status, body) = await PostAgentAsync(path, host.ReadBody, cancellationToken);
-        if (status == 200)
+        if (status == 200 && body.Length <= 16)
         {
-            return body.Length <= 16 ? null : $"HTTP 200 with queries: {Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 160))}";
+            return null;
         }
 
         var text = Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 160)).ReplaceLineEndings(" ");
 
-        return $"HTTP {status}: {text}";
+        return status == 200 ? $"HTTP 200 with queries: {text}" : $"HTTP {status}: {text}";
     }
 
     public async Task<bool> EnrollAsync(SimHost host, byte[] body, CancellationToken cancellationToken)

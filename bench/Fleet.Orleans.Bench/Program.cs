@@ -113,7 +113,7 @@ internal static class BenchProgram
             }, cancellationToken, skip: !(options.Runs(ScenarioNames.Scale) || options.Runs(ScenarioNames.Steady)) || options.Profile.ScaleSizes.Count == 0);
 
             // The steady fleet runs while the scale scenario's hosts are still active; idle collection follows it.
-            await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: report.Scale is null || !(all || options.Only.Contains(ScenarioNames.Steady)));
+            await ScenarioAsync(context, report, "steady fleet", async ct => report.Steady = await SteadyFleet.RunAsync(context, ct), cancellationToken, skip: report.Scale is null || !options.Runs(ScenarioNames.Steady));
             await ScenarioAsync(context, report, "idle collection", async ct =>
             {
                 report.Scale = await ScaleMemory.IdleAsync(context, report.Scale!, ct);
